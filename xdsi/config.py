@@ -1,0 +1,156 @@
+"""One frozen, typed :class:`Settings`, loaded from an ini file and ``XDSI_*`` environment variables.
+
+Precedence (lowest first): built-in defaults, the ini file (``[xdsi]`` section; a commented
+default ships as ``samples/xdsi.ini``), environment variables ``XDSI_<FIELD>`` (upper case), then
+explicit keyword overrides (command-line options).  Settings are passed explicitly; there is no
+module-level mutable configuration (design note 9).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from xdsi import ns
+
+DuplicatePolicy = Literal["keep", "replace"]
+NotFoundCode = Literal["XDSDocumentUniqueIdError", "XDSMissingDocument"]
+
+ENV_PREFIX = "XDSI_"
+INI_SECTION = "xdsi"
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory (``$XDG_DATA_HOME/xdsi``, else ``~/.local/share/xdsi``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "xdsi"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of an xdsi process.  See ``samples/xdsi.ini`` for each field's meaning."""
+
+    # Store
+    data_dir: Path = dataclasses.field(default_factory=default_data_dir)
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite at ``<data_dir>/index.sqlite``."""
+    duplicate_policy: DuplicatePolicy = "keep"
+
+    # Identity (RAD-69 / XDS)
+    repository_unique_ids: tuple[str, ...] = ("1.3.6.1.4.1.21367.13.80.110",)
+    """RepositoryUniqueId(s) this source answers for; the first is the one put in manifests."""
+    home_community_id: str = ""
+    """``urn:oid:...`` of our community; empty accepts any HomeCommunityId (it is still echoed)."""
+    check_repository_id: bool = True
+    not_found_code: NotFoundCode = ns.XDS_DOCUMENT_UNIQUE_ID_ERROR
+
+    # HTTP service
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    endpoint_path: str = "/xdsi/ImagingDocumentSource"
+    threads: int = 8
+
+    # DICOM (C-STORE SCP)
+    ae_title: str = "XDSI"
+    dicom_host: str = "127.0.0.1"
+    dicom_port: int = 11112
+
+    # Limits
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_documents_per_request: int = 10_000
+    max_response_bytes: int = 16 * 1024**3
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'index.sqlite'}"
+
+    @property
+    def repository_unique_id(self) -> str:
+        return self.repository_unique_ids[0]
+
+
+def _convert(name: str, raw: str, annotation: Any) -> Any:
+    """Turn a text value from ini/environment into the field's type."""
+    origin = typing.get_origin(annotation)
+    text = raw.strip()
+    if annotation is Path:
+        return Path(text).expanduser()
+    if annotation is bool:
+        lowered = text.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{name}: expected a boolean, got {raw!r}")
+    if annotation is int:
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
+    if origin is tuple:
+        return tuple(part for part in (p.strip() for p in text.replace(",", " ").split()) if part)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if text not in allowed:
+            raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+        return text
+    return text
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(Settings, globalns=vars(types) | globals())
+    return {f.name: hints[f.name] for f in fields(Settings)}
+
+
+def load_settings(
+    ini_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings` from defaults, an ini file, the environment and overrides.
+
+    ``ini_path`` defaults to ``$XDSI_CONFIG`` when set.  Unknown ini keys are an error (a typo in a
+    configuration must not be silently ignored); unknown environment variables are not.
+    """
+    env = os.environ if environ is None else environ
+    types_by_name = _field_types()
+    values: dict[str, Any] = {}
+    path = ini_path if ini_path is not None else env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        parser = configparser.ConfigParser(interpolation=None)
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+        if parser.has_section(INI_SECTION):
+            for key, raw in parser.items(INI_SECTION):
+                if key not in types_by_name:
+                    raise ValueError(f"{path}: unknown setting {key!r} in [{INI_SECTION}]")
+                values[key] = _convert(key, raw, types_by_name[key])
+    for name, annotation in types_by_name.items():
+        raw_env = env.get(ENV_PREFIX + name.upper())
+        if raw_env is not None:
+            values[name] = _convert(name, raw_env, annotation)
+    for name, value in overrides.items():
+        if name not in types_by_name:
+            raise TypeError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if not settings.repository_unique_ids:
+        raise ValueError("repository_unique_ids: at least one RepositoryUniqueId is required")
+    if not settings.endpoint_path.startswith("/"):
+        raise ValueError("endpoint_path must start with '/'")
+    for name in ("threads", "max_request_bytes", "max_documents_per_request", "max_response_bytes"):
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name} must be positive")

@@ -1,0 +1,97 @@
+"""The :class:`Store` protocol every backend implements (SQL index + file tree, PACS gateway).
+
+Transactions depend on this protocol only (design note 3); ``tests/store/test_contract.py`` runs the
+same tests against every backend.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """What retrieval needs to know of one stored SOP instance, without opening its file."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    patient_id: str
+    patient_name: str
+    modality: str
+    size: int
+    """Size in bytes of the stored Part 10 file."""
+    sha256: str
+    """Hex SHA-256 of the stored Part 10 file."""
+    path: Path
+    """Absolute path of the stored file (for local stores; a cache path for the gateway)."""
+    number_of_frames: int = 1
+    series_number: int | None = None
+    instance_number: int | None = None
+
+
+class PutStatus(enum.Enum):
+    """What happened to one offered instance."""
+
+    STORED = "stored"
+    """New SOP Instance UID, stored and indexed."""
+    DUPLICATE = "duplicate"
+    """SOP Instance UID already stored; kept the existing copy (policy ``keep``)."""
+    REPLACED = "replaced"
+    """SOP Instance UID already stored; replaced by the new copy (policy ``replace``)."""
+
+
+@dataclass(frozen=True)
+class PutResult:
+    status: PutStatus
+    record: InstanceRecord
+    detail: str = ""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A DICOM instance store as the transactions and intake see it."""
+
+    def put(self, source: BinaryIO | Path) -> PutResult:
+        """Store one DICOM Part 10 instance read from ``source`` (a path or a binary stream).
+
+        Raises :class:`~xdsi.errors.NotDicom`, :class:`~xdsi.errors.CorruptDicom` or
+        :class:`~xdsi.errors.InvalidUID` for refused input, :class:`~xdsi.errors.StoreError` for
+        other refusals; nothing is left in the store in those cases.
+        """
+        ...
+
+    def get(self, sop_instance_uid: str) -> InstanceRecord | None:
+        """The record of one instance, or ``None`` if it is not stored."""
+        ...
+
+    def get_many(self, sop_instance_uids: Sequence[str]) -> dict[str, InstanceRecord]:
+        """Records of the instances among ``sop_instance_uids`` that are stored (one query)."""
+        ...
+
+    def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:
+        """Instances of one series, ordered by instance number then SOP Instance UID."""
+        ...
+
+    def study(self, study_instance_uid: str) -> list[InstanceRecord]:
+        """Instances of one study, ordered by series number, instance number, UID."""
+        ...
+
+    def open(self, record: InstanceRecord) -> AbstractContextManager[BinaryIO]:
+        """Open the stored Part 10 file of ``record`` for reading."""
+        ...
+
+    def iter_bytes(self, record: InstanceRecord, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Yield the stored file in chunks; raises if the file is shorter than ``record.size``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and handles."""
+        ...
