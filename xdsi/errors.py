@@ -109,6 +109,28 @@ class AnonymizationFailed(XdsiError):
     error_code = ns.WADO_UNABLE_TO_ANONYMIZE
 
 
+class FormatNotProvidable(XdsiError):
+    """This object cannot be rendered into the requested media type (PS3.18 ``0007``).
+
+    E.g. an SR or KOS (no Pixel Data) asked for as image/jpeg: the server supports the format, the
+    object cannot be provided in it.  Same code as :class:`TransferSyntaxUnavailable`.
+    """
+
+    error_code = ns.WADO_FORMAT_NOT_PROVIDABLE
+
+
+class SingleImageFormatUnavailable(XdsiError):
+    """A single-image media type was asked for a multi-frame object without FrameNumber (``0008``)."""
+
+    error_code = ns.WADO_MULTIFRAME_SINGLE_IMAGE
+
+
+class FrameOutOfRange(XdsiError):
+    """FrameNumber is below 1 or above Number of Frames (PS3.18 ``0018``)."""
+
+    error_code = ns.WADO_FRAME_OUT_OF_RANGE
+
+
 class StoreError(Exception):
     """Raised by a store for refused or failed writes; not sent on the wire as such."""
 
