@@ -130,7 +130,7 @@ TS_JPIP_DEFLATE: Final = "1.2.840.10008.1.2.4.95"
 TS_HTJ2K_LOSSLESS: Final = "1.2.840.10008.1.2.4.201"
 TS_HTJ2K_LOSSLESS_RPCL: Final = "1.2.840.10008.1.2.4.202"
 TS_HTJ2K: Final = "1.2.840.10008.1.2.4.203"
-"""High-Throughput JPEG 2000 (PS3.5 §A.4.11, DICOM 2023b+; known to pydicom 3)."""
+"""High-Throughput JPEG 2000 (PS3.5 Annex A.4, added by Supplement 235; known to pydicom 3)."""
 
 UNCOMPRESSED_TRANSFER_SYNTAXES: Final = frozenset(
     {TS_IMPLICIT_VR_LE, TS_EXPLICIT_VR_LE, TS_DEFLATED_EXPLICIT_VR_LE, TS_EXPLICIT_VR_BE}
