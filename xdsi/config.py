@@ -61,6 +61,8 @@ class Settings:
     ae_title: str = "XDSI"
     dicom_host: str = "127.0.0.1"
     dicom_port: int = 11112
+    max_associations: int = 10
+    """Most concurrent C-STORE associations the SCP accepts (more are rejected, transient)."""
 
     # Limits
     max_request_bytes: int = 10 * 1024 * 1024
