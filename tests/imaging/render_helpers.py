@@ -171,17 +171,18 @@ def make_gsps(
 
 
 def to_monochrome1(image: Dataset) -> Dataset:
-    """The same picture stored as MONOCHROME1: stored values mirrored within Bits Stored.
+    """The same picture stored as MONOCHROME1: stored values ``x`` become ``K - x``.
+
+    ``K`` (:func:`mirror_constant`) maps the stored range onto itself, signed or not.
 
     A MONOCHROME1 rendering of the result must equal the MONOCHROME2 rendering of ``image``
     with the window mirrored the same way.  Window Center/Width are removed so that callers pick.
     """
     ds = dcmread(io.BytesIO(_bytes(image)))
-    assert not int(ds.PixelRepresentation), "only unsigned images are mirrored here"
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         ds.decompress(decoding_plugin="pylibjpeg", generate_instance_uid=False)
-    arr = ds.pixel_array
-    mirrored = ((1 << int(ds.BitsStored)) - 1 - arr.astype(np.int64)).astype(arr.dtype)
+    arr = ds.pixel_array.astype(np.int64)
+    mirrored = (mirror_constant(ds) - arr).astype(ds.pixel_array.dtype)
     ds.PixelData = mirrored.tobytes()
     ds.PhotometricInterpretation = "MONOCHROME1"
     for keyword in ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept", "RescaleType"):
@@ -190,6 +191,11 @@ def to_monochrome1(image: Dataset) -> Dataset:
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     return roundtrip(ds)
+
+
+def mirror_constant(ds: Dataset) -> int:
+    """``K`` of :func:`to_monochrome1`: ``2**bits - 1`` unsigned, ``-1`` signed (two's complement)."""
+    return -1 if int(ds.PixelRepresentation) else (1 << int(ds.BitsStored)) - 1
 
 
 def _bytes(ds: Dataset) -> bytes:
