@@ -138,6 +138,18 @@ TS_HTJ2K_LOSSLESS_RPCL: Final = "1.2.840.10008.1.2.4.202"
 TS_HTJ2K: Final = "1.2.840.10008.1.2.4.203"
 """High-Throughput JPEG 2000 (PS3.5 Annex A.4, added by Supplement 235; known to pydicom 3)."""
 
+VIDEO_TRANSFER_SYNTAXES: Final = frozenset(
+    {
+        # MPEG2 MP@ML/MP@HL, MPEG-4 AVC/H.264 profiles (PS3.18 2017b Table 6.1.1.8-2, WS video
+        # column) with their fragmentable ".1" variants, and HEVC/H.265 Main / Main 10.
+        *(f"1.2.840.10008.1.2.4.{n}" for n in range(100, 107)),
+        *(f"1.2.840.10008.1.2.4.{n}.1" for n in range(100, 107)),
+        "1.2.840.10008.1.2.4.107",
+        "1.2.840.10008.1.2.4.108",
+    }
+)
+"""Video syntaxes (PS3.5 §8.2.5-8.2.7): passed through when stored and listed, never transcoded."""
+
 UNCOMPRESSED_TRANSFER_SYNTAXES: Final = frozenset(
     {TS_IMPLICIT_VR_LE, TS_EXPLICIT_VR_LE, TS_DEFLATED_EXPLICIT_VR_LE, TS_EXPLICIT_VR_BE}
 )
