@@ -1,0 +1,28 @@
+"""DICOM instance stores behind the :class:`~xdsi.store.base.Store` protocol.
+
+:func:`open_store` is the one way the rest of xdsi gets a store from :class:`~xdsi.config.Settings`.
+"""
+
+from __future__ import annotations
+
+from xdsi.config import Settings
+from xdsi.store.base import InstanceRecord, PutResult, PutStatus, Store
+from xdsi.store.sqlfile import SqlFileStore
+
+
+def open_store(settings: Settings, *, recover: bool = True) -> SqlFileStore:
+    """Open (creating on first use) the SQL index + file tree store of ``settings``.
+
+    ``data_dir`` is created as needed; the index is ``settings.effective_database_url``.  Writes
+    interrupted by a crash are rolled back unless ``recover`` is false (see
+    :meth:`SqlFileStore.recover_interrupted_writes`).
+    """
+    return SqlFileStore(
+        settings.data_dir,
+        settings.effective_database_url,
+        duplicate_policy=settings.duplicate_policy,
+        recover=recover,
+    )
+
+
+__all__ = ["InstanceRecord", "PutResult", "PutStatus", "SqlFileStore", "Store", "open_store"]

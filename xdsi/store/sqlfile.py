@@ -1,0 +1,411 @@
+"""SQL index + file tree: :class:`SqlFileStore`, the default :class:`~xdsi.store.base.Store`.
+
+Files live under ``<data_dir>/files`` (layout and crash-safety in :mod:`xdsi.store.files`); an
+SQLAlchemy 2 index (:mod:`xdsi.store.schema`) maps SOP Instance UIDs to them.  The index is
+SQLite at ``<data_dir>/index.sqlite`` by default, or any SQLAlchemy URL (PostgreSQL through
+psycopg 3 is tested).
+
+Invariants, kept by the order of operations in :meth:`SqlFileStore.put`:
+
+* an index row only ever names a complete, fsynced file (the row is committed after the link);
+* a write killed before its commit leaves only a ``tmp/`` entry, rolled back at the next open;
+* a SOP Instance UID has at most one row (unique constraint; concurrent losers re-read and
+  report a duplicate or retry their replacement).
+
+One engine per store, sessions per call: a store is safe to share between threads (waitress
+and pynetdicom serve with threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from xdsi.config import DuplicatePolicy
+from xdsi.errors import StoreError
+from xdsi.store import files
+from xdsi.store.base import InstanceRecord, PutResult, PutStatus
+from xdsi.store.header import Header, read_header, write_part10
+from xdsi.store.schema import SCHEMA_VERSION, Base, Instance, SchemaInfo
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+MAX_PUT_ATTEMPTS: Final = 8
+"""Rounds of read-decide-write when concurrent writers of one SOP Instance UID keep winning."""
+IN_CHUNK: Final = 30_000
+"""Most UIDs in one ``IN (...)``: below SQLite's 32766 bound parameters (3.32+)."""
+
+
+def create_index_engine(url: str) -> Engine:
+    """The one engine of a store.  SQLite gets WAL, a busy timeout and ``synchronous=NORMAL``.
+
+    WAL lets readers (retrievals) run while a writer commits; ``synchronous=NORMAL`` in WAL mode
+    keeps the index consistent after a crash and may lose the last commits after a power loss
+    only, which leaves files without rows: ``xdsi check --repair`` re-indexes those.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create the tables on first use and check the recorded schema version.
+
+    Raises :class:`StoreError` for an index written by a newer xdsi (never touch what we do not
+    understand) and for an older one (no migration exists yet: version 1 is the first).
+    """
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                version: int | None = None
+                if inspect(conn).has_table(SchemaInfo.__tablename__):
+                    version = conn.scalar(select(SchemaInfo.version).where(SchemaInfo.id == 1))
+                if version is not None and version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"index schema version {version} is newer than this xdsi supports "
+                        f"({SCHEMA_VERSION}); upgrade xdsi"
+                    )
+                if version is not None and version < SCHEMA_VERSION:
+                    raise StoreError(f"index schema version {version} has no migration path")
+                Base.metadata.create_all(conn)
+                if version is None:
+                    conn.execute(insert(SchemaInfo).values(id=1, version=SCHEMA_VERSION))
+            return SCHEMA_VERSION
+        except (IntegrityError, DBAPIError):
+            # Two processes creating the schema at once: the loser sees "already exists".
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class SqlFileStore:
+    """DICOM store: SQLAlchemy index + crash-safe file tree under ``data_dir``.
+
+    Parameters
+    ----------
+    data_dir:
+        Root of ``files/``, ``tmp/``, ``quarantine/`` (created as needed).
+    database_url:
+        SQLAlchemy URL of the index; empty for SQLite at ``<data_dir>/index.sqlite``.
+    duplicate_policy:
+        ``keep`` (report :attr:`PutStatus.DUPLICATE`) or ``replace`` an already stored UID.
+    recover:
+        Roll back writes interrupted by a crash (stale ``tmp/`` entries) now.  ``xdsi check``
+        opens with ``False`` so that it can report them first.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str = "",
+        *,
+        duplicate_policy: DuplicatePolicy = "keep",
+        recover: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.files_dir = self.data_dir / files.FILES_DIR
+        self.tmp_dir = self.data_dir / files.TMP_DIR
+        self.quarantine_dir = self.data_dir / files.QUARANTINE_DIR
+        for directory in (self.data_dir, self.files_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.duplicate_policy: DuplicatePolicy = duplicate_policy
+        url = database_url or f"sqlite:///{self.data_dir / 'index.sqlite'}"
+        self._engine = create_index_engine(url)
+        try:
+            self.schema_version = ensure_schema(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self.recovered: list[str] = self.recover_interrupted_writes() if recover else []
+        for line in self.recovered:
+            log.warning("store %s: %s", self.data_dir, line)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def _record(self, row: Instance) -> InstanceRecord:
+        return InstanceRecord(
+            sop_instance_uid=row.sop_instance_uid,
+            sop_class_uid=row.sop_class_uid,
+            transfer_syntax_uid=row.transfer_syntax_uid,
+            study_instance_uid=row.study_instance_uid,
+            series_instance_uid=row.series_instance_uid,
+            patient_id=row.patient_id,
+            patient_name=row.patient_name,
+            modality=row.modality,
+            size=row.size,
+            sha256=row.sha256,
+            path=self.files_dir / row.rel_path,
+            number_of_frames=row.number_of_frames,
+            series_number=row.series_number,
+            instance_number=row.instance_number,
+        )
+
+    def _row(self, session: Session, sop_instance_uid: str) -> Instance | None:
+        return session.scalars(
+            select(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
+        ).one_or_none()
+
+    def get(self, sop_instance_uid: str) -> InstanceRecord | None:
+        with self._sessions() as session:
+            row = self._row(session, sop_instance_uid)
+            return None if row is None else self._record(row)
+
+    def get_many(self, sop_instance_uids: Sequence[str]) -> dict[str, InstanceRecord]:
+        wanted = list(dict.fromkeys(sop_instance_uids))
+        found: dict[str, InstanceRecord] = {}
+        with self._sessions() as session:
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                query = select(Instance).where(Instance.sop_instance_uid.in_(chunk))
+                for row in session.scalars(query):
+                    found[row.sop_instance_uid] = self._record(row)
+        return found
+
+    def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:
+        query = select(Instance).where(
+            Instance.study_instance_uid == study_instance_uid,
+            Instance.series_instance_uid == series_instance_uid,
+        )
+        with self._sessions() as session:
+            records = [self._record(row) for row in session.scalars(query)]
+        # Sorted here, not by ORDER BY: NULL placement and string collation differ between
+        # backends (PostgreSQL locales ignore dots), and a series is small.
+        return sorted(records, key=_instance_key)
+
+    def study(self, study_instance_uid: str) -> list[InstanceRecord]:
+        query = select(Instance).where(Instance.study_instance_uid == study_instance_uid)
+        with self._sessions() as session:
+            records = [self._record(row) for row in session.scalars(query)]
+        return sorted(records, key=_study_key)
+
+    def count(self) -> int:
+        """Number of indexed instances."""
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(Instance)) or 0
+
+    def iter_records(self) -> Iterator[InstanceRecord]:
+        """Every indexed instance, streamed in batches (for ``xdsi check``)."""
+        with self._sessions() as session:
+            rows = session.scalars(select(Instance).order_by(Instance.id).execution_options(
+                yield_per=1000
+            ))
+            for row in rows:
+                yield self._record(row)
+
+    @contextlib.contextmanager
+    def open(self, record: InstanceRecord) -> Iterator[BinaryIO]:
+        try:
+            fh = record.path.open("rb")
+        except FileNotFoundError:
+            raise StoreError(f"stored file of {record.sop_instance_uid} is missing") from None
+        with fh:
+            yield fh
+
+    def iter_bytes(self, record: InstanceRecord, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Yield the stored file; :class:`StoreError` if it is missing or not ``record.size`` long.
+
+        The size is checked before the first chunk, so a damaged file is reported before any
+        byte goes out, and again while reading, so a file cut meanwhile never yields short.
+        """
+        with self.open(record) as fh:
+            actual = os.fstat(fh.fileno()).st_size
+            if actual != record.size:
+                raise StoreError(
+                    f"stored file of {record.sop_instance_uid} has {actual} bytes, "
+                    f"the index says {record.size}"
+                )
+            remaining = record.size
+            while remaining:
+                chunk = fh.read(min(chunk_size, remaining))
+                if not chunk:
+                    raise StoreError(f"stored file of {record.sop_instance_uid} shrank while read")
+                remaining -= len(chunk)
+                yield chunk
+            if fh.read(1):
+                raise StoreError(f"stored file of {record.sop_instance_uid} grew while read")
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def put(self, source: BinaryIO | Path) -> PutResult:
+        """Store one instance crash-safely (steps in :mod:`xdsi.store.files`).
+
+        Raises :class:`~xdsi.errors.NotDicom`, :class:`~xdsi.errors.CorruptDicom`,
+        :class:`~xdsi.errors.InvalidUID` (nothing stored) or :class:`OSError` (disk full...).
+        """
+        temp = files.receive(source, self.tmp_dir)
+        try:
+            header, raw_dataset = read_header(temp.path, temp.size)
+            if raw_dataset is not None:
+                rewritten = temp.path.with_suffix(".p10")
+                try:
+                    write_part10(raw_dataset, header, rewritten)
+                    temp.replace_content(rewritten)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        rewritten.unlink()
+            return self._commit(temp, header)
+        finally:
+            temp.close()
+
+    def _commit(self, temp: files.TempFile, header: Header) -> PutResult:
+        """Link the received file into place and commit its row; resolve concurrent writers."""
+        uid = header.sop_instance_uid
+        rel_path = files.relative_path(
+            header.study_instance_uid, header.series_instance_uid, uid, temp.sha256
+        )
+        values = header.columns() | {"size": temp.size, "sha256": temp.sha256, "rel_path": rel_path}
+        linked_by_us = False
+        committed = False
+        try:
+            for _attempt in range(MAX_PUT_ATTEMPTS):
+                with self._sessions() as session:
+                    existing = self._row(session, uid)
+                if existing is not None:
+                    if self.duplicate_policy == "keep":
+                        return PutResult(PutStatus.DUPLICATE, self._record(existing), "kept")
+                    if existing.sha256 == temp.sha256 and existing.size == temp.size:
+                        return PutResult(
+                            PutStatus.REPLACED, self._record(existing), "identical bytes kept"
+                        )
+                if not temp.path.name.endswith(files.INTENT_SUFFIX):
+                    temp.mark_intent(rel_path)
+                    linked_by_us = self._link(temp, rel_path)
+                try:
+                    with self._sessions.begin() as session:
+                        if existing is None:
+                            session.execute(insert(Instance).values(**values))
+                        else:
+                            # Compare-and-swap on the old path: a concurrent replacement that
+                            # won meanwhile must not be overwritten with its file left orphan.
+                            done = session.execute(
+                                update(Instance)
+                                .where(Instance.sop_instance_uid == uid)
+                                .where(Instance.rel_path == existing.rel_path)
+                                .values(**values)
+                            )
+                            if getattr(done, "rowcount", 0) != 1:
+                                raise _LostRace
+                except (IntegrityError, _LostRace):
+                    continue  # another writer of this UID committed first: decide again
+                committed = True
+                record = self._record(Instance(**values))
+                if existing is None:
+                    return PutResult(PutStatus.STORED, record)
+                with contextlib.suppress(FileNotFoundError):
+                    (self.files_dir / existing.rel_path).unlink()
+                return PutResult(PutStatus.REPLACED, record, "previous copy removed")
+            raise StoreError(f"{uid}: gave up after {MAX_PUT_ATTEMPTS} concurrent writes")
+        finally:
+            if linked_by_us and not committed:
+                self._unlink_unless_indexed(uid, rel_path)
+
+    def _link(self, temp: files.TempFile, rel_path: str) -> bool:
+        """Link ``temp`` to its final name; True if we made the link, False if it was there.
+
+        An existing file of that name holds the same SOP instance with the same hash prefix: a
+        concurrent writer of identical bytes, or the leftover of an interrupted one.  It is used
+        as is once its full hash matches ours.
+        """
+        final = self.files_dir / rel_path
+        if temp.link_to(final, self.files_dir):
+            return True
+        if files.sha256_of(final) != (temp.size, temp.sha256):
+            raise StoreError(f"{final} exists with different content (hash prefix collision)")
+        return False
+
+    def _unlink_unless_indexed(self, sop_instance_uid: str, rel_path: str) -> None:
+        with self._sessions() as session:
+            row = self._row(session, sop_instance_uid)
+        if row is None or row.rel_path != rel_path:
+            with contextlib.suppress(FileNotFoundError):
+                (self.files_dir / rel_path).unlink()
+
+    def forget(self, sop_instance_uid: str) -> bool:
+        """Delete the index row of one instance (not its file); True if there was one.
+
+        For ``xdsi check --repair`` (rows whose file is missing).
+        """
+        with self._sessions.begin() as session:
+            done = session.execute(
+                delete(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
+            )
+            return bool(getattr(done, "rowcount", 0))
+
+    def recover_interrupted_writes(self) -> list[str]:
+        """Roll back writes whose process died (stale ``tmp/`` entries); describe each action.
+
+        An intent whose final link exists but is not in the index is undone by unlinking the final
+        name (the write never committed); everything else in ``tmp/`` is simply removed.
+        """
+        actions: list[str] = []
+        for stale in files.stale_temp_files(self.tmp_dir):
+            if stale.intended is not None:
+                final = self.files_dir / stale.intended
+                uid = final.name.split(".")[:-2]
+                if files.same_file(stale.path, final) and not self._indexed_at(
+                    ".".join(uid), stale.intended
+                ):
+                    final.unlink()
+                    actions.append(f"rolled back interrupted write: removed unindexed {final}")
+            with contextlib.suppress(FileNotFoundError):
+                stale.path.unlink()
+            actions.append(f"removed temp leftover {stale.path}")
+        return actions
+
+    def _indexed_at(self, sop_instance_uid: str, rel_path: str) -> bool:
+        with self._sessions() as session:
+            row = self._row(session, sop_instance_uid)
+        return row is not None and row.rel_path == rel_path
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlFileStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqlFileStore({str(self.data_dir)!r}, {self._engine.url!r})"
+
+
+class _LostRace(Exception):
+    """The row changed between our read and our write."""
+
+
+def _instance_key(record: InstanceRecord) -> tuple[bool, int, str]:
+    number = record.instance_number
+    return (number is None, number or 0, record.sop_instance_uid)
+
+
+def _study_key(record: InstanceRecord) -> tuple[bool, int, str, bool, int, str]:
+    number = record.series_number
+    return (number is None, number or 0, record.series_instance_uid, *_instance_key(record))
+
+
+__all__ = ["SqlFileStore", "create_index_engine", "ensure_schema"]
