@@ -63,8 +63,10 @@ class SoapFault(Exception):
         subcodes: Sequence[etree.QName] = (),
         detail: Sequence[etree._Element] = (),
         not_understood: Sequence[etree.QName] = (),
+        status: int | None = None,
     ) -> None:
         super().__init__(reason)
+        self._status = status
         self.code = code
         self.reason = reason
         self.subcodes = tuple(subcodes)
@@ -73,7 +75,10 @@ class SoapFault(Exception):
 
     @property
     def http_status(self) -> int:
-        """SOAP 1.2 Part 2 §7.5.1.2: 400 Bad Request for Sender faults, else 500."""
+        """SOAP 1.2 Part 2 §7.5.1.2: 400 Bad Request for Sender faults, else 500 (unless a more
+        precise status was given, e.g. 413 for an oversized request)."""
+        if self._status is not None:
+            return self._status
         return 400 if self.code is FaultCode.SENDER else 500
 
     def to_envelope(self, relates_to: str | None = None) -> bytes:
@@ -119,9 +124,9 @@ def _prefixed(qname: etree.QName, extra: dict[str, str]) -> str:
 # --- the faults the service raises -------------------------------------------------------------
 
 
-def sender(reason: str) -> SoapFault:
+def sender(reason: str, status: int | None = None) -> SoapFault:
     """A malformed or unacceptable message (SOAP 1.2 Part 1 §5.4.6 ``env:Sender``)."""
-    return SoapFault(FaultCode.SENDER, reason)
+    return SoapFault(FaultCode.SENDER, reason, status=status)
 
 
 GENERIC_RECEIVER_REASON = "The service could not process the message (internal error)."

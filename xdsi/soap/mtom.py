@@ -190,7 +190,7 @@ def content_id(sop_instance_uid: str, index: int) -> str:
     """Content-ID of the ``index``-th document part: derived from its SOP Instance UID, unique
     within the message even when a UID is requested twice, right-hand side as CXF/dcm4chee write
     it (``…@urn:ihe:iti:xds-b:2007``)."""
-    return f"{index}.{sop_instance_uid}@{ns.XDS_CID_DOMAIN}"
+    return f"{sop_instance_uid}-{index}@{ns.XDS_CID_DOMAIN}"
 
 
 def cid_url(content_id_value: str) -> str:

@@ -16,7 +16,7 @@ class XmlRejected(ValueError):
     """The bytes are not a well-formed, DTD-free XML document."""
 
 
-def _parser() -> etree.XMLParser:
+def _parser(keep_comments: bool) -> etree.XMLParser:
     # A fresh parser per call: lxml parsers keep per-document state and must not be shared
     # between the server's worker threads.
     return etree.XMLParser(
@@ -25,13 +25,16 @@ def _parser() -> etree.XMLParser:
         load_dtd=False,
         dtd_validation=False,
         huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+        remove_comments=not keep_comments,
+        remove_pis=not keep_comments,
     )
 
 
-def parse_xml(data: bytes) -> etree._Element:
+def parse_xml(data: bytes, *, keep_comments: bool = False) -> etree._Element:
     """Parse ``data`` into an element tree, refusing DTDs (SOAP 1.2 Part 1 §5).
+
+    Comments and processing instructions are dropped unless ``keep_comments`` (used for the
+    vendored WSDL/XSD files, served as they are).
 
     Raises
     ------
@@ -41,7 +44,7 @@ def parse_xml(data: bytes) -> etree._Element:
     if not data.strip():
         raise XmlRejected("the message is empty")
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, _parser(keep_comments))
     except etree.XMLSyntaxError as exc:
         raise XmlRejected(f"the message is not well-formed XML: {exc.msg}") from None
     docinfo = root.getroottree().docinfo

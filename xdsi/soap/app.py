@@ -1,0 +1,317 @@
+"""The WSGI application of the Imaging Document Source endpoint (IHE RAD TF-2 §4.69; PS3.18
+2017b §6.4; SOAP 1.2 HTTP binding, SOAP 1.2 Part 2 §7).
+
+Routes on ``Settings.endpoint_path``:
+
+* ``GET ?wsdl`` — the normative WSDL, ``GET ?xsd=<path>`` — its schemas (:mod:`xdsi.soap.wsdl`);
+* ``POST`` — one SOAP 1.2 message, plain or MTOM.  The steps, each in its module: read at most
+  ``max_request_bytes`` → unwrap MTOM (:mod:`~xdsi.soap.mtom`) → hardened parse
+  (:mod:`~xdsi.soap.xmlsafe`) → envelope version → mustUnderstand and WS-Addressing
+  (:mod:`~xdsi.soap.addressing`) → operation from ``wsa:Action`` (else the Content-Type action,
+  else the Body element) → every request element of the Body through spyne and the transaction
+  (:mod:`~xdsi.soap.service`) → one response, MTOM when it carries documents or the request was
+  MTOM, plain SOAP otherwise (NIST checks MTOM-in ⇒ MTOM-out; dicomtrolley reads failures as plain
+  SOAP, standards.md §4).
+
+No traceback reaches the wire: anything unexpected is logged and answered with a generic
+Receiver fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from lxml import etree
+
+from xdsi import ns
+from xdsi.config import Settings
+from xdsi.model import Outcome, RetrieveImagingDocumentSetRequest
+from xdsi.soap import faults
+from xdsi.soap.addressing import peek_message_id, read_headers
+from xdsi.soap.convert import merge_outcomes, response_to_wire
+from xdsi.soap.envelope import new_envelope, serialize, soap12
+from xdsi.soap.mtom import MtomResponse, read_request, resolve_xop
+from xdsi.soap.service import RAD69_REQUEST, Handlers, Retrieve, ServiceRunner
+from xdsi.soap.wsdl import WsdlDocuments
+from xdsi.soap.xmlsafe import XmlRejected, parse_xml
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from xdsi.store.base import Store
+
+log = logging.getLogger(__name__)
+
+SOAP12_CONTENT_TYPE = f"{ns.MEDIA_SOAP12}; charset=utf-8"
+XML_CONTENT_TYPE = f"{ns.MEDIA_TEXT_XML}; charset=utf-8"
+READ_CHUNK = 64 * 1024
+_HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One SOAP operation: the Body element it takes and the reply's wsa:Action."""
+
+    request: etree.QName
+    response_action: str
+
+
+RAD69 = Operation(RAD69_REQUEST, ns.ACTION_RAD69_RESPONSE)
+OPERATIONS_BY_ACTION: dict[str, Operation] = {
+    ns.ACTION_RAD69: RAD69,
+    ns.ACTION_RAD69_LEGACY: RAD69,  # dcm4chee-xds's WSDL until 2013 (standards.md §1)
+}
+OPERATIONS_BY_ELEMENT: dict[str, Operation] = {RAD69_REQUEST.text: RAD69}
+
+
+class _Version11(Exception):
+    """A SOAP 1.1 envelope arrived (answered by SOAP 1.2 Part 1 Appendix A)."""
+
+
+class SoapApplication:
+    """WSGI callable serving one Imaging Document Source endpoint."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retrieve: Retrieve,
+        documents: WsdlDocuments | None = None,
+    ) -> None:
+        self.settings = settings
+        self.endpoint_path = settings.endpoint_path.rstrip("/") or "/"
+        self.runner = ServiceRunner(Handlers(retrieve=retrieve))
+        self.documents = documents or WsdlDocuments()
+
+    # --- WSGI ---------------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if (path.rstrip("/") or "/") != self.endpoint_path:
+            return _plain(start_response, "404 Not Found", "no such endpoint\n")
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method == "POST":
+            return self._post(environ, start_response)
+        if method == "GET":
+            return self._get(environ, start_response)
+        return _plain(
+            start_response,
+            "405 Method Not Allowed",
+            "use POST for SOAP messages, GET ?wsdl for the WSDL\n",
+            [("Allow", "GET, POST")],
+        )
+
+    # --- GET: WSDL and schemas -------------------------------------------------------------------
+
+    def _get(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        query = environ.get("QUERY_STRING", "")
+        params = {k.lower(): v for k, v in parse_qs(query, keep_blank_values=True).items()}
+        url = self.endpoint_url(environ)
+        try:
+            if "wsdl" in params:
+                return _xml(start_response, self.documents.wsdl(url))
+            if "xsd" in params:
+                schema = self.documents.schema(params["xsd"][0], url)
+                if schema is None:
+                    return _plain(start_response, "404 Not Found", "no such schema\n")
+                return _xml(start_response, schema)
+        except Exception:
+            log.exception("serving the WSDL/XSD failed")
+            return _plain(start_response, "500 Internal Server Error", "internal error\n")
+        text = f"IHE XDS-I.b Imaging Document Source (RAD-69, SOAP 1.2). WSDL: {url}?wsdl\n"
+        return _plain(start_response, "200 OK", text)
+
+    def endpoint_url(self, environ: WSGIEnvironment) -> str:
+        """The endpoint's absolute URL as the client addressed it (Host header, PEP 3333)."""
+        scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST", "")
+        if not _HOST_RE.fullmatch(host):
+            host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+        script = environ.get("SCRIPT_NAME", "").rstrip("/")
+        return f"{scheme}://{host}{script}{self.endpoint_path}"
+
+    # --- POST: one SOAP message ------------------------------------------------------------------
+
+    def _post(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        relates_to: str | None = None
+        try:
+            body = self._read_body(environ)
+            message = read_request(environ.get("CONTENT_TYPE"), body)
+            try:
+                envelope = parse_xml(message.envelope)
+            except XmlRejected as exc:
+                raise faults.sender(str(exc)) from None
+            header, soap_body = _envelope_parts(envelope)
+            relates_to = peek_message_id(header)
+            if message.attachments:
+                resolve_xop(envelope, message.attachments)
+            addressing = read_headers(header)
+            operation = _operation(addressing.action or message.action, soap_body)
+            elements = [
+                e for e in soap_body if isinstance(e.tag, str) and e.tag == operation.request
+            ]
+            if not elements:
+                raise faults.sender(
+                    f"the SOAP Body carries no {operation.request.text} element for this action"
+                )
+            outcome = merge_outcomes(self.runner.call(element) for element in elements)
+            return self._respond(
+                start_response, operation, outcome, addressing.message_id, message.mtom
+            )
+        except _Version11:
+            start_response("500 Internal Server Error", [("Content-Type", XML_CONTENT_TYPE)])
+            return [faults.soap11_version_mismatch()]
+        except faults.SoapFault as fault:
+            return _fault(start_response, fault, relates_to)
+        except Exception:
+            log.exception("unexpected failure while answering a SOAP request")
+            return _fault(start_response, faults.receiver(), relates_to)
+
+    def _read_body(self, environ: WSGIEnvironment) -> bytes:
+        """At most ``max_request_bytes`` + 1 bytes of the body (chunked bodies included)."""
+        limit = self.settings.max_request_bytes
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        stream = environ["wsgi.input"]
+        pieces: list[bytes] = []
+        total = 0
+        while total <= limit:
+            piece = stream.read(min(READ_CHUNK, limit + 1 - total))
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+        if total > limit:
+            raise _too_large(limit)
+        return b"".join(pieces)
+
+    def _respond(
+        self,
+        start_response: StartResponse,
+        operation: Operation,
+        outcome: Outcome,
+        message_id: str | None,
+        mtom: bool,
+    ) -> Iterable[bytes]:
+        envelope, _header, body = new_envelope(operation.response_action, message_id)
+        element, attachments = response_to_wire(outcome)
+        body.append(element)
+        data = serialize(envelope)
+        if attachments or mtom:
+            package = MtomResponse(data, attachments)
+            start_response("200 OK", [("Content-Type", package.content_type)])
+            return package
+        start_response(
+            "200 OK", [("Content-Type", SOAP12_CONTENT_TYPE), ("Content-Length", str(len(data)))]
+        )
+        return [data]
+
+
+def _too_large(limit: int) -> faults.SoapFault:
+    return faults.sender(f"the request is larger than the limit of {limit} bytes", status=413)
+
+
+def _envelope_parts(
+    envelope: etree._Element,
+) -> tuple[etree._Element | None, etree._Element]:
+    """Header and Body of a SOAP 1.2 envelope (SOAP 1.2 Part 1 §5.1); version checks first."""
+    qname = etree.QName(envelope)
+    if qname.localname == "Envelope" and qname.namespace == ns.SOAP11_ENV:
+        raise _Version11
+    if qname.localname == "Envelope" and qname.namespace != ns.SOAP12_ENV:
+        raise faults.version_mismatch(qname.namespace or "")
+    if qname.localname != "Envelope":
+        raise faults.sender(f"the message is not a SOAP envelope (root element {qname.text})")
+    header = envelope.find(soap12("Header"))
+    body = envelope.find(soap12("Body"))
+    if body is None:
+        raise faults.sender("the SOAP envelope has no Body")
+    return header, body
+
+
+def _operation(action: str | None, body: etree._Element) -> Operation:
+    """The operation named by ``action`` (whitespace-trimmed), else by the first Body element."""
+    if action and action.strip():
+        found = OPERATIONS_BY_ACTION.get(action.strip())
+        if found is None:
+            raise faults.action_not_supported(action.strip())
+        return found
+    first = next((e for e in body if isinstance(e.tag, str)), None)
+    if first is None:
+        raise faults.sender("the SOAP Body is empty")
+    found = OPERATIONS_BY_ELEMENT.get(first.tag)
+    if found is None:
+        raise faults.sender(f"no wsa:Action, and {first.tag} is not a request of this service")
+    return found
+
+
+def _fault(
+    start_response: StartResponse, fault: faults.SoapFault, relates_to: str | None
+) -> list[bytes]:
+    data = fault.to_envelope(relates_to)
+    status = {400: "400 Bad Request", 413: "413 Content Too Large"}.get(
+        fault.http_status, "500 Internal Server Error"
+    )
+    start_response(
+        status, [("Content-Type", SOAP12_CONTENT_TYPE), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+def _xml(start_response: StartResponse, data: bytes) -> list[bytes]:
+    start_response(
+        "200 OK", [("Content-Type", XML_CONTENT_TYPE), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+def _plain(
+    start_response: StartResponse,
+    status: str,
+    text: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    data = text.encode("utf-8")
+    headers = [("Content-Type", f"{ns.MEDIA_TEXT_PLAIN}; charset=utf-8")]
+    headers += [("Content-Length", str(len(data))), *(extra or [])]
+    start_response(status, headers)
+    return [data]
+
+
+def make_app(
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    retrieve: Retrieve | None = None,
+) -> WSGIApplication:
+    """The endpoint's WSGI application.
+
+    Parameters
+    ----------
+    settings:
+        Endpoint path, limits and the transaction's settings.
+    store:
+        The store RAD-69 answers from (``xdsi.store.open_store(settings)``).
+    retrieve:
+        Instead of ``store``: the transaction as a callable (tests, other back ends).
+    """
+    if retrieve is None:
+        if store is None:
+            raise TypeError("make_app needs a store or a retrieve callable")
+        from xdsi.transactions.rad69 import retrieve_imaging_document_set
+
+        bound_store = store
+
+        def retrieve_from_store(request: RetrieveImagingDocumentSetRequest) -> Outcome:
+            return retrieve_imaging_document_set(request, bound_store, settings)
+
+        retrieve = retrieve_from_store
+    return SoapApplication(settings, retrieve)
+
+
+__all__ = ["OPERATIONS_BY_ACTION", "SoapApplication", "make_app"]
