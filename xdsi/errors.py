@@ -145,3 +145,37 @@ class NotDicom(StoreError):
 
 class CorruptDicom(StoreError):
     """The input looks like DICOM but cannot be parsed completely."""
+
+
+# --- Requester side (xdsi.client) -----------------------------------------------------------------
+
+
+class ClientError(Exception):
+    """A RAD-69 exchange failed on the requester side (:mod:`xdsi.client`); not sent anywhere."""
+
+
+class TransportFailure(ClientError):
+    """No usable HTTP exchange: connection refused or broken, or a non-SOAP HTTP error."""
+
+
+class MalformedResponse(ClientError):
+    """The response cannot be read completely: truncated multipart, missing part, not SOAP.
+
+    Any document file being written when this is raised has been removed (RAD-69 issue: never a
+    silently short document).
+    """
+
+
+class RemoteFault(ClientError):
+    """The source answered with a SOAP Fault (SOAP 1.2 Part 1 §5.4).
+
+    ``code`` is the ``env:Code/env:Value`` QName text (e.g. ``env:Sender``), ``subcodes`` the
+    nested ``env:Subcode/env:Value`` texts outermost first, ``reason`` the ``env:Reason/env:Text``.
+    """
+
+    def __init__(self, code: str, subcodes: tuple[str, ...], reason: str) -> None:
+        chain = " / ".join((code, *subcodes))
+        super().__init__(f"SOAP fault {chain}: {reason}")
+        self.code = code
+        self.subcodes = subcodes
+        self.reason = reason
