@@ -384,7 +384,7 @@ def render(ds: Dataset, params: RenderParams) -> Rendered:
         for i, img in enumerate(images)
     ]
     quality = _quality_used(params)
-    data = _encode(images, params.content_type, quality, _frame_duration_ms(ds))
+    data = _encode(images, params.content_type, quality, frame_duration_ms(ds))
     return Rendered(
         data=data,
         media_type=params.content_type,
@@ -676,17 +676,26 @@ def _quality_used(params: RenderParams) -> int | None:
     return None
 
 
-def _frame_duration_ms(ds: Dataset) -> int:
-    """Frame delay from Frame Time (0018,1063), else a frame rate, else :data:`DEFAULT_FRAME_MS`."""
+def frame_duration_ms(ds: Dataset) -> int:
+    """Animated GIF frame delay from Frame Time (0018,1063), else a frame rate, else a default.
+
+    GIF counts delays in hundredths of a second, so the value is rounded to 10 ms here rather
+    than truncated by the encoder.
+    """
+    milliseconds: float = DEFAULT_FRAME_MS
     try:
         if ds.get("FrameTime"):
-            return max(10, round(float(ds.FrameTime)))
-        for keyword in ("RecommendedDisplayFrameRate", "CineRate"):
-            if ds.get(keyword):
-                return max(10, round(1000 / float(ds[keyword].value)))
+            milliseconds = float(ds.FrameTime)
+        else:
+            for keyword in ("RecommendedDisplayFrameRate", "CineRate"):
+                if ds.get(keyword):
+                    milliseconds = 1000 / float(ds[keyword].value)
+                    break
     except (TypeError, ValueError, ZeroDivisionError):
-        pass
-    return DEFAULT_FRAME_MS
+        milliseconds = DEFAULT_FRAME_MS
+    if not math.isfinite(milliseconds):
+        milliseconds = DEFAULT_FRAME_MS
+    return max(10, round(milliseconds / 10) * 10)
 
 
 def _encode(images: Sequence[Image.Image], media_type: str, quality: int | None, ms: int) -> bytes:
