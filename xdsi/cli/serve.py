@@ -1,0 +1,120 @@
+"""``xdsi serve``: the RAD-69 SOAP endpoint under waitress (IHE RAD TF-2 §4.69).
+
+``--demo`` uses ``<per-user data dir>/demo`` (unless ``--data-dir`` is given), imports the sample
+studies of the checkout's ``samples/dicom`` into it when they are not there yet, and prints a
+ready-to-paste ``xdsi retrieve`` command before serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xdsi.config import Settings, default_data_dir
+
+if TYPE_CHECKING:
+    from xdsi.store.base import Store
+
+NAME = "serve"
+HELP = "serve the SOAP 1.2 RAD-69 endpoint (WSDL at <endpoint>?wsdl)"
+
+log = logging.getLogger(__name__)
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "samples" / "dicom"
+DEMO_STUDY_DIR = "ct"
+"""The sample study the printed command retrieves (patient DEMO001, several series)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default: setting http_host)")
+    parser.add_argument("--port", type=int, help="TCP port, 0 = any free (default: http_port)")
+    parser.add_argument("--threads", type=int, help="worker threads (default: setting threads)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve the sample studies from <data dir>/demo, importing them first if needed",
+    )
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "http_host": args.host,
+        "http_port": args.port,
+        "threads": args.threads,
+    }
+    if args.demo and args.data_dir is None:
+        overrides["data_dir"] = default_data_dir() / "demo"
+    return overrides
+
+
+def import_samples(store: Store, samples: Path = SAMPLES_DIR) -> str | None:
+    """Put every sample instance into ``store`` (duplicates are kept as they are); return the
+    Study Instance UID of the demo study."""
+    demo_study: str | None = None
+    from xdsi.errors import StoreError
+
+    for path in sorted(samples.rglob("*.dcm")):
+        try:
+            result = store.put(path)
+        except StoreError as exc:
+            log.warning("sample %s not imported: %s", path, exc)
+            continue
+        log.info("%s: %s", path.relative_to(samples), result.status.value)
+        if demo_study is None and path.relative_to(samples).parts[0] == DEMO_STUDY_DIR:
+            demo_study = result.record.study_instance_uid
+    return demo_study
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here so that ``xdsi --help`` does not pay for spyne, waitress and the store.
+    from xdsi.soap import make_app
+    from xdsi.soap.server import create_server
+    from xdsi.store import open_store
+
+    if args.demo and not SAMPLES_DIR.is_dir():
+        print(
+            f"xdsi serve --demo: the sample studies are not here: {SAMPLES_DIR}\n"
+            "  --demo needs a source checkout of xdsi (samples/dicom); run it from one.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        store = open_store(settings)
+    except Exception as exc:
+        log.debug("opening the store failed", exc_info=exc)
+        print(f"xdsi serve: cannot open the store: {exc}", file=sys.stderr)
+        return 1
+    try:
+        demo_study = import_samples(store) if args.demo else None
+        try:
+            server = create_server(make_app(settings, store), settings)
+        except OSError as exc:
+            print(
+                f"xdsi serve: cannot listen on {settings.http_host}:{settings.http_port}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        # A wildcard listen address is not something a client can connect to: print loopback.
+        wildcard = settings.http_host in ("0.0.0.0", "::", "")  # noqa: S104
+        host = "127.0.0.1" if wildcard else settings.http_host
+        url = f"http://{host}:{server.effective_port}{settings.endpoint_path}"
+        print(f"xdsi: serving RAD-69 at {url} (WSDL: {url}?wsdl); data in {settings.data_dir}")
+        if demo_study:
+            print(
+                "Try:\n  xdsi retrieve"
+                f" --endpoint {url} --repository-id {settings.repository_unique_id}"
+                f" --study {demo_study} --out ./xdsi-demo-retrieved"
+            )
+        sys.stdout.flush()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            log.info("interrupted, shutting down")
+        finally:
+            server.close()
+        return 0
+    finally:
+        store.close()
