@@ -111,6 +111,7 @@ def make_gsps(
             data, first, bits = voi_lut
             lut = Dataset()
             lut.LUTDescriptor = [len(data), first, bits]
+            lut["LUTDescriptor"].VR = "SS" if first < 0 else "US"  # "US or SS" (C.11.2.1.1)
             lut.LUTData = list(data)
             lut["LUTData"].VR = "US"
             voi.VOILUTSequence = DicomSequence([lut])
