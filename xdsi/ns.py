@@ -112,6 +112,8 @@ MEDIA_TEXT_PLAIN: Final = "text/plain"
 MEDIA_TEXT_HTML: Final = "text/html"
 MEDIA_TEXT_XML: Final = "text/xml"
 MEDIA_PDF: Final = "application/pdf"
+MEDIA_OCTET_STREAM: Final = "application/octet-stream"
+"""Generic binary (RFC 2046 §4.5.1): PS3.18 2017b E.3 labels MTOM document parts with it."""
 
 XDS_CID_DOMAIN: Final = "urn:ihe:iti:xds-b:2007"
 """Right-hand side of the Content-IDs of MTOM parts, as CXF and dcm4chee write them."""
