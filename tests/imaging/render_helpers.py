@@ -18,7 +18,11 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, GrayscaleSoftcopyPresentationStateStorage, generate_uid
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    GrayscaleSoftcopyPresentationStateStorage,
+    generate_uid,
+)
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,13 @@ def to_monochrome1(image: Dataset) -> Dataset:
     mirrored = (mirror_constant(ds) - arr).astype(ds.pixel_array.dtype)
     ds.PixelData = mirrored.tobytes()
     ds.PhotometricInterpretation = "MONOCHROME1"
-    for keyword in ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept", "RescaleType"):
+    for keyword in (
+        "WindowCenter",
+        "WindowWidth",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "RescaleType",
+    ):
         if keyword in ds:
             delattr(ds, keyword)
     ds.SOPInstanceUID = generate_uid()
@@ -195,7 +205,7 @@ def to_monochrome1(image: Dataset) -> Dataset:
 
 
 def mirror_constant(ds: Dataset) -> int:
-    """``K`` of :func:`to_monochrome1`: ``2**bits - 1`` unsigned, ``-1`` signed (two's complement)."""
+    """``K`` of :func:`to_monochrome1`: ``2**bits - 1`` unsigned, ``-1`` signed."""
     return -1 if int(ds.PixelRepresentation) else (1 << int(ds.BitsStored)) - 1
 
 

@@ -45,7 +45,8 @@ CASES: list[tuple[str, Path, dict[str, Any], str, list[str]]] = [
     ("CT 14-bit signed 512², dataset window", _data("693_UNCR.dcm"), {}, "dcmj2pnm", ["+Wi", "1"]),
     ("CT 512² bone window", _data("693_UNCR.dcm"),
      {"window_center": 300, "window_width": 1500}, "dcmj2pnm", ["+Ww", "300", "1500"]),
-    ("MR dataset window", SAMPLES / "ct/series2/mr_small_explicit.dcm", {}, "dcmj2pnm", ["+Wi", "1"]),
+    ("MR dataset window", SAMPLES / "ct/series2/mr_small_explicit.dcm", {}, "dcmj2pnm",
+     ["+Wi", "1"]),
     ("MR JPEG-LS", SAMPLES / "ct/series2/mr_small_jpegls.dcm",
      {"window_center": 500, "window_width": 1000}, "dcml2pnm", ["+Ww", "500", "1000"]),
     ("MR RLE", SAMPLES / "ct/series2/mr_small_rle.dcm", {}, "dcmj2pnm", ["+Wi", "1"]),
@@ -107,12 +108,22 @@ def test_monochrome1_made_from_mr_matches_dcmtk_and_mirrors_monochrome2(tmp_path
     # LINEAR maps c - 0.5 ± (w - 1)/2; mirroring x → K - x moves the center to K + 1 - c
     mirrored = mirror_constant(original) + 1
     center, width = 600, 1600
-    ours = decode(render(mono1, RenderParams(
-        content_type=ns.MEDIA_PNG, window_center=mirrored - center, window_width=width)).data)
+    ours = decode(
+        render(
+            mono1,
+            RenderParams(
+                content_type=ns.MEDIA_PNG, window_center=mirrored - center, window_width=width
+            ),
+        ).data
+    )
     reference = dcmtk_render("dcmj2pnm", path, tmp_path, "+Ww", str(mirrored - center), str(width))
     assert psnr(ours, reference) >= 45
-    plain = decode(render(original, RenderParams(
-        content_type=ns.MEDIA_PNG, window_center=center, window_width=width)).data)
+    plain = decode(
+        render(
+            original,
+            RenderParams(content_type=ns.MEDIA_PNG, window_center=center, window_width=width),
+        ).data
+    )
     assert psnr(ours, plain) >= 45
     # and not trivially: the stored values really are inverted
     assert psnr(ours, Image.eval(plain, lambda v: 255 - v)) < 20

@@ -141,7 +141,9 @@ def test_invalid_values_are_0012(ct: Dataset, params: RenderParams) -> None:
     assert _code(excinfo) == ns.WADO_INVALID_PARAMETER
 
 
-@pytest.mark.parametrize("media_type", ["image/tiff", "application/dicom", "text/html", "", "IMAGE/JPEG"])
+@pytest.mark.parametrize(
+    "media_type", ["image/tiff", "application/dicom", "text/html", "", "IMAGE/JPEG"]
+)
 def test_unknown_media_type_is_0006(ct: Dataset, media_type: str) -> None:
     with pytest.raises(errors.FormatNotSupported) as excinfo:
         validate_params(RenderParams(content_type=media_type), ct)

@@ -82,7 +82,9 @@ def jpeg_markers(data: bytes) -> list[int]:
 
 
 def test_window_is_applied_to_modality_values(ct: Dataset) -> None:
-    rendered = render(ct, RenderParams(content_type=ns.MEDIA_PNG, window_center=40, window_width=400))
+    rendered = render(
+        ct, RenderParams(content_type=ns.MEDIA_PNG, window_center=40, window_width=400)
+    )
     expected = linear_window(hounsfield(ct), 40, 400)
     got = np.asarray(decode(rendered.data))
     assert np.abs(got.astype(int) - expected).max() <= 1
@@ -193,8 +195,12 @@ def test_region_is_applied_before_resize(ct: Dataset) -> None:
     rendered = render(ct, RenderParams(content_type=ns.MEDIA_PNG, region=region, **window))
     assert rendered.region == region
     assert region_box(region, 128, 128) == (32, 64, 96, 128)
-    assert np.array_equal(np.asarray(decode(rendered.data)), np.asarray(full.crop((32, 64, 96, 128))))
-    enlarged = render(ct, RenderParams(content_type=ns.MEDIA_PNG, region=region, rows=128, **window))
+    assert np.array_equal(
+        np.asarray(decode(rendered.data)), np.asarray(full.crop((32, 64, 96, 128)))
+    )
+    enlarged = render(
+        ct, RenderParams(content_type=ns.MEDIA_PNG, region=region, rows=128, **window)
+    )
     assert (enlarged.columns, enlarged.rows) == (128, 128)
 
 
@@ -235,7 +241,9 @@ def test_png_gif_and_jp2_are_lossless_for_grayscale(ct: Dataset) -> None:
 
 
 def test_image_quality_is_not_echoed_for_lossless_types(ct: Dataset) -> None:
-    assert render(ct, RenderParams(content_type=ns.MEDIA_PNG, image_quality=50)).image_quality is None
+    assert (
+        render(ct, RenderParams(content_type=ns.MEDIA_PNG, image_quality=50)).image_quality is None
+    )
 
 
 def test_multiframe_gif_without_frame_number_is_animated(multiframe: Dataset) -> None:
@@ -308,6 +316,10 @@ def test_annotation_on_frame_shows_frame_number(multiframe: Dataset) -> None:
     lines = annotate.technique_lines(multiframe, frame_number=4, frames=10, window=None)
     assert lines[-1] == "Frame 4/10"
     plain = render(multiframe, RenderParams(frame_number=4, rows=256, content_type=ns.MEDIA_PNG))
-    text = render(multiframe, RenderParams(
-        frame_number=4, rows=256, content_type=ns.MEDIA_PNG, annotation=frozenset({"technique"})))
+    text = render(
+        multiframe,
+        RenderParams(
+            frame_number=4, rows=256, content_type=ns.MEDIA_PNG, annotation=frozenset({"technique"})
+        ),
+    )
     assert psnr(decode(text.data), decode(plain.data)) < 40

@@ -126,7 +126,9 @@ def burn_annotations(
             (margin, margin), text, fill=white, font=font, stroke_width=1, stroke_fill=black
         )
     if TECHNIQUE in kinds:
-        text = "\n".join(technique_lines(ds, frame_number=frame_number, frames=frames, window=window))
+        text = "\n".join(
+            technique_lines(ds, frame_number=frame_number, frames=frames, window=window)
+        )
         draw.multiline_text(
             (margin, result.height - margin),
             text,

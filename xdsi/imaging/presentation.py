@@ -62,7 +62,9 @@ def check_applicable(gsps: Dataset, image: Dataset, frame_number: int | None) ->
             "Softcopy Presentation State"
         )
     if image.get("PhotometricInterpretation") not in ("MONOCHROME1", "MONOCHROME2"):
-        raise errors.InvalidParameter("a grayscale presentation state cannot apply to a colour image")
+        raise errors.InvalidParameter(
+            "a grayscale presentation state cannot apply to a colour image"
+        )
     references = [
         ref for series in gsps.get("ReferencedSeriesSequence") or []
         for ref in series.get("ReferencedImageSequence") or []

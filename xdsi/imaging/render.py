@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, features
 from pydicom.dataset import Dataset
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import (
     apply_color_lut,
     apply_modality_lut,
@@ -270,7 +270,9 @@ def validate_params(params: RenderParams, ds: Dataset) -> None:
         if params.region is not None:
             raise errors.InvalidParameter("Region is not allowed with a presentation state")
         if params.window_center is not None:
-            raise errors.InvalidParameter("WindowCenter/Width are not allowed with a presentation state")
+            raise errors.InvalidParameter(
+                "WindowCenter/Width are not allowed with a presentation state"
+            )
         presentation.check_applicable(params.presentation_state, ds, _frame_or_none(params, ds))
     if params.anonymize:
         if annotate.PATIENT in params.annotation:
@@ -300,7 +302,8 @@ def _validate_frame(params: RenderParams, ds: Dataset) -> None:
         raise errors.FrameOutOfRange(f"FrameNumber {number} > Number of Frames {frames}")
     if number is None and frames > 1 and params.content_type in SINGLE_IMAGE_MEDIA_TYPES:
         raise errors.SingleImageFormatUnavailable(
-            f"{params.content_type} holds one image; give FrameNumber (1..{frames}) or ask image/gif"
+            f"{params.content_type} holds one image: give FrameNumber (1..{frames}) "
+            "or ask for image/gif"
         )
 
 
@@ -339,9 +342,7 @@ def render(ds: Dataset, params: RenderParams) -> Rendered:
     """
     validate_params(params, ds)
     frame_number = _frame_or_none(params, ds)
-    indices = (
-        [frame_number - 1] if frame_number is not None else list(range(_number_of_frames(ds)))
-    )
+    indices = [frame_number - 1] if frame_number is not None else list(range(_number_of_frames(ds)))
     if params.content_type in SINGLE_IMAGE_MEDIA_TYPES:
         indices = indices[:1]  # a single-frame object; FrameNumber was ignored
     gsps = params.presentation_state
@@ -406,7 +407,9 @@ def _display_images(
     frames = [_decode_frame(ds, i) for i in indices]
     photometric = frames[0][1]
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        return [Image.fromarray(_color_to_rgb8(arr, ds, photometric), "RGB") for arr, _ in frames], None
+        return [
+            Image.fromarray(_color_to_rgb8(arr, ds, photometric), "RGB") for arr, _ in frames
+        ], None
     gsps = params.presentation_state
     views = [frame_view(ds, i) for i in indices]
     modality_sources = [
@@ -422,9 +425,13 @@ def _display_images(
         if gsps is not None:
             number = indices[i] + 1 if _is_multiframe(ds) else None
             voi = presentation.softcopy_voi(gsps, ds, number)
-            display, window = _apply_voi_source(gray, voi, src) if voi is not None else (
-                _identity_voi(gray, src),
-                None,
+            display, window = (
+                _apply_voi_source(gray, voi, src)
+                if voi is not None
+                else (
+                    _identity_voi(gray, src),
+                    None,
+                )
             )
             display = presentation.apply_presentation_lut(display, gsps)
         else:
@@ -592,12 +599,15 @@ def _color_to_rgb8(arr: npt.NDArray[np.generic], ds: Dataset, photometric: str) 
         raise errors.ProcessingFailure(f"Photometric Interpretation {photometric} not supported")
     bits = int(ds.get("BitsStored") or 8)
     if bits == 8 and arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr, dtype=np.uint8)
+        contiguous: Pixels8 = np.ascontiguousarray(arr, dtype=np.uint8)
+        return contiguous
     return _to_uint8(arr.astype(np.float64) * (255.0 / float((1 << bits) - 1)))
 
 
 def _to_uint8(values: npt.NDArray[np.floating] | npt.NDArray[np.integer]) -> Pixels8:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    """Round to nearest and clip to 0..255 (display values are never truncated)."""
+    result: Pixels8 = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return result
 
 
 # --- geometry -----------------------------------------------------------------------------------
@@ -720,9 +730,7 @@ def _encode(images: Sequence[Image.Image], media_type: str, quality: int | None,
         if len(frames) == 1:
             frames[0].save(out, "GIF")
         else:
-            frames[0].save(
-                out, "GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0
-            )
+            frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0)
     else:
         if quality is None or quality == 100:
             first.save(out, "JPEG2000", no_jp2=False, irreversible=False)
