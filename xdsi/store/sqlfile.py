@@ -144,6 +144,11 @@ class SqlFileStore:
         for line in self.recovered:
             log.warning("store %s: %s", self.data_dir, line)
 
+    @property
+    def engine(self) -> Engine:
+        """The store's one SQLAlchemy engine (for diagnostics and tests)."""
+        return self._engine
+
     # --- reads ----------------------------------------------------------------------------------
 
     def _record(self, row: Instance) -> InstanceRecord:
