@@ -251,3 +251,17 @@ def test_validation_does_not_modify_the_dataset(ct: Dataset) -> None:
     with pytest.raises(errors.InvalidParameter):
         render(ct, RenderParams(window_center=40, window_width=-1))
     assert ct.to_json() == before
+
+
+def test_malformed_presentation_state_content_is_0014(ct: Dataset) -> None:
+    gsps = make_gsps(ct, window=(40, 400))
+    del gsps.DisplayedAreaSelectionSequence[0].DisplayedAreaBottomRightHandCorner
+    with pytest.raises(errors.ProcessingFailure) as excinfo:
+        render(ct, RenderParams(presentation_state=gsps))
+    assert _code(excinfo) == ns.WADO_PROCESSING_FAILURE
+
+
+def test_bad_presentation_state_rotation_is_0012(ct: Dataset) -> None:
+    gsps = make_gsps(ct, window=(40, 400), rotation=45)
+    with pytest.raises(errors.InvalidParameter, match="Rotation"):
+        render(ct, RenderParams(presentation_state=gsps))

@@ -26,8 +26,9 @@ Decisions the standard leaves open (the conformance statement repeats them):
 from __future__ import annotations
 
 import io
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -333,64 +334,74 @@ def _frame_or_none(params: RenderParams, ds: Dataset) -> int | None:
 def render(ds: Dataset, params: RenderParams) -> Rendered:
     """Render ``ds`` as ``params`` ask (PS3.18 2017b §6.4.2.2, PS3.4 Annex N order).
 
+    The output size is settled (and checked against the limits) before any pixel is decoded, and
+    frames are decoded one at a time, so memory stays bounded by the output plus one frame.
+
     Raises
     ------
     xdsi.errors.XdsiError
         A subclass for each refused request (see :func:`validate_params`);
-        :class:`~xdsi.errors.ProcessingFailure` (``0014``) when decoding or LUTs fail on this
-        object's data, :class:`~xdsi.errors.ResourceLimit` (``0005``) for oversized output.
+        :class:`~xdsi.errors.ProcessingFailure` (``0014``) when decoding, LUTs or the
+        presentation state's content fail on this object, :class:`~xdsi.errors.ResourceLimit`
+        (``0005``) for oversized output.
     """
     validate_params(params, ds)
+    try:
+        return _render_valid(ds, params)
+    except errors.XdsiError:
+        raise
+    except Exception as exc:  # decoders, LUT code and malformed attributes raise many types
+        raise errors.ProcessingFailure(f"cannot render this object: {exc}") from exc
+
+
+def _render_valid(ds: Dataset, params: RenderParams) -> Rendered:
     frame_number = _frame_or_none(params, ds)
     indices = [frame_number - 1] if frame_number is not None else list(range(_number_of_frames(ds)))
     if params.content_type in SINGLE_IMAGE_MEDIA_TYPES:
         indices = indices[:1]  # a single-frame object; FrameNumber was ignored
     gsps = params.presentation_state
-    try:
-        images, window = _display_images(ds, params, indices)
-    except errors.XdsiError:
-        raise
-    except Exception as exc:  # decoders and LUT code raise many types on bad data
-        raise errors.ProcessingFailure(f"cannot render pixel data: {exc}") from exc
-
+    width, height = int(ds.Columns), int(ds.Rows)
+    geometry: presentation.DisplayGeometry | None = None
     region_used: Region | None = None
-    geometry = None
+    crop: tuple[int, int, int, int] | None = None
     if gsps is not None:
         geometry = presentation.display_geometry(gsps, ds, frame_number)
-        images = [presentation.apply_spatial(img, geometry) for img in images]
         size = presentation_size(geometry, params.rows, params.columns)
     else:
         if params.region is not None:
             region_used = parse_region(params.region)
-            box = region_box(region_used, images[0].width, images[0].height)
-            images = [img.crop(box) for img in images]
-        size = fit_box(images[0].width, images[0].height, params.rows, params.columns)
-    _check_output_size(size, len(images))
-    images = [_resize(img, size) for img in images]
-    if gsps is not None and geometry is not None:
-        for img in images:
-            presentation.draw_graphics(img, gsps, ds, frame_number, geometry)
+            crop = region_box(region_used, width, height)
+            width, height = crop[2] - crop[0], crop[3] - crop[1]
+        size = fit_box(width, height, params.rows, params.columns)
+    _check_output_size(size, len(indices))
+
+    images, window = _display_images(ds, params, indices)
     technique_window = (window.center, window.width) if window is not None else None
-    images = [
-        annotate.burn_annotations(
-            img,
-            ds,
-            params.annotation,
-            frame_number=(frame_number if frame_number is not None else i + 1)
-            if _is_multiframe(ds)
-            else None,
-            frames=_number_of_frames(ds),
-            window=technique_window,
+    finished: list[Image.Image] = []
+    for index, image in zip(indices, images, strict=True):
+        if geometry is not None:
+            image = presentation.apply_spatial(image, geometry)
+        elif crop is not None:
+            image = image.crop(crop)
+        image = _resize(image, size)
+        if gsps is not None and geometry is not None:
+            presentation.draw_graphics(image, gsps, ds, frame_number, geometry)
+        finished.append(
+            annotate.burn_annotations(
+                image,
+                ds,
+                params.annotation,
+                frame_number=index + 1 if _is_multiframe(ds) else None,
+                frames=_number_of_frames(ds),
+                window=technique_window,
+            )
         )
-        for i, img in enumerate(images)
-    ]
     quality = _quality_used(params)
-    data = _encode(images, params.content_type, quality, frame_duration_ms(ds))
     return Rendered(
-        data=data,
+        data=_encode(finished, params.content_type, quality, frame_duration_ms(ds)),
         media_type=params.content_type,
-        rows=images[0].height,
-        columns=images[0].width,
+        rows=size[1],
+        columns=size[0],
         window_center=window.center if window is not None else None,
         window_width=window.width if window is not None else None,
         image_quality=quality,
@@ -402,50 +413,54 @@ def render(ds: Dataset, params: RenderParams) -> Rendered:
 
 def _display_images(
     ds: Dataset, params: RenderParams, indices: Sequence[int]
-) -> tuple[list[Image.Image], Window | None]:
-    """Decode the frames and take them to 8-bit display values (PS3.4 N.2.1 grayscale chain)."""
-    frames = [_decode_frame(ds, i) for i in indices]
-    photometric = frames[0][1]
-    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        return [
-            Image.fromarray(_color_to_rgb8(arr, ds, photometric), "RGB") for arr, _ in frames
-        ], None
+) -> tuple[Iterator[Image.Image], Window | None]:
+    """Frames as 8-bit display images, lazily, and the window used for the first.
+
+    Grayscale follows PS3.4 N.2.1: Modality LUT → VOI LUT (explicit window, else the dataset's
+    first window, else its VOI LUT Sequence, else the min/max of the frames) → polarity.
+    """
+    if str(ds.PhotometricInterpretation) not in ("MONOCHROME1", "MONOCHROME2"):
+        colour = (_color_to_rgb8(*_decode_frame(ds, i), ds) for i in indices)
+        return (Image.fromarray(pixels, "RGB") for pixels in colour), None
+    fallback: list[Window] = []
+
+    def minmax() -> Window:  # computed at most once, and only when a frame needs it
+        if not fallback:
+            fallback.append(_minmax_window(ds, params))
+        return fallback[0]
+
+    frames = (_grayscale_frame(ds, params, i, minmax) for i in indices)
+    first, window = next(frames)
+    rest = (Image.fromarray(pixels, "L") for pixels, _ in frames)
+    return itertools.chain([Image.fromarray(first, "L")], rest), window
+
+
+def _grayscale_frame(
+    ds: Dataset, params: RenderParams, index: int, minmax: Callable[[], Window]
+) -> tuple[Pixels8, Window | None]:
+    """One grayscale frame through the LUTs of the image or of the presentation state."""
+    arr, photometric = _decode_frame(ds, index)
+    view = frame_view(ds, index)
     gsps = params.presentation_state
-    views = [frame_view(ds, i) for i in indices]
-    modality_sources = [
-        presentation.modality_source(gsps, view) if gsps is not None else view for view in views
-    ]
-    values = [
-        apply_modality_lut(arr, src).astype(np.float64)
-        for (arr, _), src in zip(frames, modality_sources, strict=True)
-    ]
-    images: list[Image.Image] = []
-    first_window: Window | None = None
-    for i, (gray, view, src) in enumerate(zip(values, views, modality_sources, strict=True)):
-        if gsps is not None:
-            number = indices[i] + 1 if _is_multiframe(ds) else None
-            voi = presentation.softcopy_voi(gsps, ds, number)
-            display, window = (
-                _apply_voi_source(gray, voi, src)
-                if voi is not None
-                else (
-                    _identity_voi(gray, src),
-                    None,
-                )
-            )
-            display = presentation.apply_presentation_lut(display, gsps)
+    source = presentation.modality_source(gsps, view) if gsps is not None else view
+    gray = apply_modality_lut(arr, source).astype(np.float64)
+    window: Window | None
+    if gsps is not None:
+        voi = presentation.softcopy_voi(gsps, ds, index + 1 if _is_multiframe(ds) else None)
+        if voi is not None:
+            display, window = _apply_voi_source(gray, voi, source)
         else:
-            window = _requested_window(params, view)
-            if window is None and view.get("VOILUTSequence"):
-                display = _lut_to_8bit(gray, view)
-            else:
-                window = window or _minmax_window(values)
-                display = window_to_8bit(gray, window)
-            if photometric == "MONOCHROME1":  # PS3.3 C.7.6.3.1.2: minimum is white
-                display = 255.0 - display
-        first_window = first_window or window
-        images.append(Image.fromarray(_to_uint8(display), "L"))
-    return images, first_window
+            display, window = _identity_voi(gray, source), None
+        return _to_uint8(presentation.apply_presentation_lut(display, gsps)), window
+    window = _requested_window(params, view)
+    if window is None and view.get("VOILUTSequence"):
+        display = _lut_to_8bit(gray, view)
+    else:
+        window = window or minmax()
+        display = window_to_8bit(gray, window)
+    if photometric == "MONOCHROME1":  # PS3.3 C.7.6.3.1.2: the minimum is white
+        display = 255.0 - display
+    return _to_uint8(display), window
 
 
 def _decode_frame(ds: Dataset, index: int) -> tuple[npt.NDArray[np.generic], str]:
@@ -509,14 +524,21 @@ def _requested_window(params: RenderParams, view: Dataset) -> Window | None:
     return None
 
 
-def _minmax_window(values: Sequence[Gray]) -> Window:
-    """A LINEAR window mapping the smallest value to black and the largest to white.
+def _minmax_window(ds: Dataset, params: RenderParams) -> Window:
+    """A LINEAR window from the smallest to the largest modality value of the rendered frames.
 
-    With LINEAR (C.11.2.1.2.1), ``min`` maps to 0 and ``max`` to 255 exactly when
+    All frames of an animation share it, so that brightness does not flicker; this costs a
+    second decoding pass, only when neither the request nor the object gives a window.
+    With LINEAR (C.11.2.1.2.1) ``min`` maps to 0 and ``max`` to 255 exactly when
     ``width = max - min + 1`` and ``center = (max + min + 1) / 2``.
     """
-    low = min(float(v.min()) for v in values)
-    high = max(float(v.max()) for v in values)
+    low, high = math.inf, -math.inf
+    number = _frame_or_none(params, ds)
+    for index in [number - 1] if number is not None else range(_number_of_frames(ds)):
+        values = apply_modality_lut(_decode_frame(ds, index)[0], frame_view(ds, index))
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+        if params.content_type in SINGLE_IMAGE_MEDIA_TYPES:
+            break
     return Window((high + low + 1) / 2, high - low + 1)
 
 
@@ -589,7 +611,7 @@ def modality_output_range(ds: Dataset) -> tuple[float, float]:
     return ends[0], ends[1]
 
 
-def _color_to_rgb8(arr: npt.NDArray[np.generic], ds: Dataset, photometric: str) -> Pixels8:
+def _color_to_rgb8(arr: npt.NDArray[np.generic], photometric: str, ds: Dataset) -> Pixels8:
     """RGB (already converted from YBR_* by the decoder) or PALETTE COLOR to 8-bit RGB."""
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(arr, ds)
