@@ -151,7 +151,11 @@ class CorruptDicom(StoreError):
 
 
 class ClientError(Exception):
-    """A RAD-69 exchange failed on the requester side (:mod:`xdsi.client`); not sent anywhere."""
+    """A problem on the requester side (:mod:`xdsi.client`); reported locally, never sent."""
+
+
+class InvalidManifest(ClientError):
+    """A KOS manifest that cannot give RAD-69 document requests (not DICOM, no evidence)."""
 
 
 class TransportFailure(ClientError):
