@@ -291,10 +291,12 @@ class SqlFileStore:
                     existing = self._row(session, uid)
                 if existing is not None:
                     if self.duplicate_policy == "keep":
-                        return PutResult(PutStatus.DUPLICATE, self._record(existing), "kept")
+                        return PutResult(
+                            PutStatus.DUPLICATE, self._record(existing), "already stored, kept"
+                        )
                     if existing.sha256 == temp.sha256 and existing.size == temp.size:
                         return PutResult(
-                            PutStatus.REPLACED, self._record(existing), "identical bytes kept"
+                            PutStatus.REPLACED, self._record(existing), "already stored, same bytes"
                         )
                 if not temp.path.name.endswith(files.INTENT_SUFFIX):
                     temp.mark_intent(rel_path)
