@@ -443,7 +443,7 @@ def _grayscale_frame(
     view = frame_view(ds, index)
     gsps = params.presentation_state
     source = presentation.modality_source(gsps, view) if gsps is not None else view
-    gray = apply_modality_lut(arr, source).astype(np.float64)
+    gray = apply_modality_lut(arr, source).astype(np.float64, copy=False)
     window: Window | None
     if gsps is not None:
         voi = presentation.softcopy_voi(gsps, ds, index + 1 if _is_multiframe(ds) else None)
