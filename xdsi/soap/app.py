@@ -147,8 +147,7 @@ class SoapApplication:
                 raise faults.sender(str(exc)) from None
             header, soap_body = _envelope_parts(envelope)
             relates_to = peek_message_id(header)
-            if message.attachments:
-                resolve_xop(envelope, message.attachments)
+            resolve_xop(envelope, message.attachments)
             addressing = read_headers(header)
             operation = _operation(addressing.action or message.action, soap_body)
             elements = [
