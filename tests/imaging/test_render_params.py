@@ -205,6 +205,8 @@ def test_region_with_presentation_state_is_0012(ct: Dataset) -> None:
 def test_presentation_state_that_is_not_gsps_is_0012(ct: Dataset, rgb: Dataset) -> None:
     with pytest.raises(errors.InvalidParameter, match="not a Grayscale"):
         validate_params(RenderParams(presentation_state=rgb), ct)
+    with pytest.raises(errors.InvalidParameter, match="not a DICOM dataset"):
+        validate_params(RenderParams(presentation_state=b"DICM"), ct)  # type: ignore[arg-type]
 
 
 def test_presentation_state_for_another_image_is_0012(ct: Dataset) -> None:

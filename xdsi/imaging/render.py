@@ -268,6 +268,8 @@ def validate_params(params: RenderParams, ds: Dataset) -> None:
         raise errors.FormatNotProvidable("float Pixel Data cannot be rendered")
     _validate_frame(params, ds)
     if params.presentation_state is not None:
+        if not isinstance(params.presentation_state, Dataset):
+            raise errors.InvalidParameter("the presentation state is not a DICOM dataset")
         if params.region is not None:
             raise errors.InvalidParameter("Region is not allowed with a presentation state")
         if params.window_center is not None:
