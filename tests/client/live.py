@@ -1,0 +1,63 @@
+"""A real xdsi endpoint on a loopback port, for the client's end-to-end and interop tests.
+
+The server is the real one (``xdsi.soap.app.make_app`` under waitress, as ``xdsi serve`` runs it)
+over a real SQLite store filled with the sample instances; the tests talk to it over a socket.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from xdsi.config import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    endpoint: str
+    settings: Settings
+    files_by_uid: dict[str, Path]
+    """Sample file of each stored SOP Instance UID (what a byte-exact retrieve must return)."""
+    study_of: dict[str, tuple[str, str]]
+    """(study, series) of each stored SOP Instance UID."""
+
+
+def sample_index(files: list[Path]) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
+    by_uid: dict[str, Path] = {}
+    study_of: dict[str, tuple[str, str]] = {}
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        by_uid[str(ds.SOPInstanceUID)] = path
+        study_of[str(ds.SOPInstanceUID)] = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
+    return by_uid, study_of
+
+
+@contextmanager
+def live_server(data_dir: Path, port: int, sample_files: list[Path]) -> Iterator[LiveServer]:
+    """Serve the samples at ``http://127.0.0.1:<port>/xdsi/ImagingDocumentSource``."""
+    from xdsi.soap.app import make_app
+    from xdsi.soap.server import create_server
+    from xdsi.store import open_store
+
+    settings = load_settings(environ={}, data_dir=data_dir, http_host="127.0.0.1", http_port=port)
+    store = open_store(settings)
+    try:
+        for path in sample_files:
+            store.put(path)
+        server = create_server(make_app(settings, store), settings)
+        thread = threading.Thread(target=server.run, name="xdsi-live-server", daemon=True)
+        thread.start()
+        try:
+            by_uid, study_of = sample_index(sample_files)
+            endpoint = f"http://127.0.0.1:{server.effective_port}{settings.endpoint_path}"
+            yield LiveServer(endpoint, settings, by_uid, study_of)
+        finally:
+            server.close()
+            thread.join(timeout=10)
+    finally:
+        store.close()
