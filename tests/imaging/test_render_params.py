@@ -142,7 +142,7 @@ def test_invalid_values_are_0012(ct: Dataset, params: RenderParams) -> None:
 
 
 @pytest.mark.parametrize(
-    "media_type", ["image/tiff", "application/dicom", "text/html", "", "IMAGE/JPEG"]
+    "media_type", ["image/tiff", "application/dicom", "text/html", "", "image/jpeg2000", "image"]
 )
 def test_unknown_media_type_is_0006(ct: Dataset, media_type: str) -> None:
     with pytest.raises(errors.FormatNotSupported) as excinfo:
@@ -151,6 +151,12 @@ def test_unknown_media_type_is_0006(ct: Dataset, media_type: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["sc/series3/sr.dcm", "manifests/ct_study_kos.dcm"])
+@pytest.mark.parametrize("media_type", ["IMAGE/JPEG", " image/png ", "image/gif; charset=x"])
+def test_media_types_compare_case_insensitively(ct: Dataset, media_type: str) -> None:
+    rendered = render(ct, RenderParams(content_type=media_type))
+    assert rendered.media_type == media_type.split(";")[0].strip().lower()
+
+
 def test_object_without_pixel_data_is_0007(samples_dir: Path, name: str) -> None:
     ds = pydicom.dcmread(samples_dir / name)
     for media_type in (ns.MEDIA_JPEG, ns.MEDIA_GIF):

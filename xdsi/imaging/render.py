@@ -29,7 +29,7 @@ import io
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
@@ -220,6 +220,20 @@ def _decimal(name: str, value: object) -> float:
 # --- validation ---------------------------------------------------------------------------------
 
 
+def normalize_media_type(text: str) -> str:
+    """The :data:`RENDERED_MEDIA_TYPES` entry ``text`` names, or ``0006``.
+
+    Media types compare case-insensitively (RFC 6838 §4.2) and parameters are dropped: PS3.18
+    2017b Table 6.1.1-3 defines none for rendered types.
+    """
+    essence = str(text).split(";", 1)[0].strip().lower()
+    if essence not in RENDERED_MEDIA_TYPES:
+        raise errors.FormatNotSupported(
+            f"media type {text!r} is not one of {', '.join(RENDERED_MEDIA_TYPES)}"
+        )
+    return essence
+
+
 def validate_params(params: RenderParams, ds: Dataset) -> None:
     """Check ``params`` against PS3.18 2017b §8.2 and against the object ``ds``.
 
@@ -238,10 +252,7 @@ def validate_params(params: RenderParams, ds: Dataset) -> None:
     xdsi.errors.InvalidParameter
         Any other malformed or inconsistent value (``0012``).
     """
-    if params.content_type not in RENDERED_MEDIA_TYPES:
-        raise errors.FormatNotSupported(
-            f"media type {params.content_type!r} is not one of {', '.join(RENDERED_MEDIA_TYPES)}"
-        )
+    params = replace(params, content_type=normalize_media_type(params.content_type))
     if params.content_type == ns.MEDIA_JP2 and not features.check("jpg_2000"):
         raise errors.FormatNotSupported("image/jp2 needs Pillow built with OpenJPEG")
     for name in ("rows", "columns"):
@@ -347,6 +358,7 @@ def render(ds: Dataset, params: RenderParams) -> Rendered:
         presentation state's content fail on this object, :class:`~xdsi.errors.ResourceLimit`
         (``0005``) for oversized output.
     """
+    params = replace(params, content_type=normalize_media_type(params.content_type))
     validate_params(params, ds)
     try:
         return _render_valid(ds, params)
