@@ -31,6 +31,7 @@ from tests.peers.orthanc import Orthanc, orthanc_factory  # noqa: F401  (pytest 
 from xdsi.config import Settings
 from xdsi.intake.scp import (
     STATUS_CANNOT_UNDERSTAND,
+    STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
     STATUS_OUT_OF_RESOURCES,
     STATUS_PROCESSING_FAILURE,
     STATUS_SUCCESS,
@@ -40,6 +41,7 @@ from xdsi.store import open_store
 from xdsi.store.base import PutResult, Store
 
 AET = "XDSI_TEST"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -212,32 +214,84 @@ def test_duplicate_is_success_and_logged(
     assert dataset_bytes(record.path) == dataset_bytes(path)
 
 
+def altered_sample(sample: Path, sop_instance_uid: str | None) -> Dataset:
+    """A valid explicit VR LE sample in a new study, its SOP Instance UID replaced or removed."""
+    ds = pydicom.dcmread(sample)
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    if sop_instance_uid is None:
+        del ds.SOPInstanceUID
+    else:
+        ds.SOPInstanceUID = sop_instance_uid
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    return ds
+
+
 @pytest.mark.parametrize(
-    "bad_uid",
-    [None, "1.2.840.abc", "1.2.03.4", "1." + "2" * 70, "../../etc/passwd"],
-    ids=["missing", "letters", "leading-zero", "too-long", "path"],
+    ("bad_uid", "in_command"),
+    [
+        (None, False),
+        ("1.2.840.abc", True),
+        ("1.2.03.4", True),
+        ("../../etc/passwd", True),
+        ("1." + "2" * 70, False),
+    ],
+    ids=["missing", "letters", "leading-zero", "path", "too-long"],
 )
 def test_bad_sop_instance_uid_refused_and_nothing_stored(
-    scp: StorageSCP, store: Store, settings: Settings, tmp_path: Path, bad_uid: str | None
+    scp: StorageSCP,
+    store: Store,
+    settings: Settings,
+    tmp_path: Path,
+    bad_uid: str | None,
+    in_command: bool,
+    sample_files: list[Path],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """0xC000 (PS3.4 Table B.2-1), nothing stored, and the SCP keeps serving (C-ECHO after)."""
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
-    if bad_uid is not None:
-        ds.SOPInstanceUID = bad_uid
-    study = generate_uid()
-    ds.StudyInstanceUID = study
-    ds.SeriesInstanceUID = generate_uid()
-    ds.PatientID = "BAD001"
-    ds.Modality = "OT"
-    # The command names a valid instance; only the data set is wrong.
-    path = write_part10(tmp_path / "bad.dcm", ds, ds.SOPClassUID, generate_uid())
+    """0xC000 (PS3.4 Table B.2-1), nothing stored, and the SCP keeps serving (C-ECHO after).
+
+    Where pynetdicom lets the bad UID into the command too, it reaches the store (which refuses
+    it); otherwise the command names a valid UID and the data set alone is wrong.
+    """
+    ds = altered_sample(sample_files[0], bad_uid)
+    command_uid = bad_uid if in_command and bad_uid is not None else generate_uid()
+    path = write_part10(tmp_path / "bad.dcm", ds, ds.SOPClassUID, command_uid)
 
     before = stored_files(settings)
+    caplog.set_level(logging.WARNING, logger="xdsi.intake.scp")
     assert c_store_file(scp.address[1], path) == STATUS_CANNOT_UNDERSTAND
-    assert store.study(study) == []
+    refusals = [r.getMessage() for r in caplog.records if "refused (0xC000)" in r.getMessage()]
+    assert len(refusals) == 1
+    assert "SOP Instance UID" in refusals[0], refusals[0]  # refused for the UID, nothing else
+    assert store.study(ds.StudyInstanceUID) == []
     assert stored_files(settings) == before
     assert c_echo(scp.address[1]) == STATUS_SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [("instance", STATUS_CANNOT_UNDERSTAND), ("class", STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS)],
+    ids=["instance", "class"],
+)
+def test_command_and_data_set_disagree_refused(
+    scp: StorageSCP,
+    store: Store,
+    settings: Settings,
+    tmp_path: Path,
+    sample_files: list[Path],
+    field: str,
+    expected: int,
+) -> None:
+    """Valid UIDs, but not the ones the command names: refused before anything is written."""
+    ds = altered_sample(sample_files[0], generate_uid())
+    sop_class = SECONDARY_CAPTURE if field == "class" else ds.SOPClassUID
+    sop_instance = generate_uid() if field == "instance" else ds.SOPInstanceUID
+    path = write_part10(tmp_path / "other.dcm", ds, sop_class, sop_instance)
+    before = stored_files(settings)
+    assert c_store_file(scp.address[1], path) == expected
+    assert store.get(ds.SOPInstanceUID) is None
+    assert store.get(sop_instance) is None
+    assert stored_files(settings) == before
 
 
 class _FailingStore:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, cast
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, VerificationPresentationContexts, evt
 from pynetdicom.dimse_primitives import C_STORE
@@ -42,8 +43,13 @@ STATUS_OUT_OF_RESOURCES: Final = 0xA700
 """Refused: Out of Resources (PS3.4 Table B.2-1); transient, the sender may retry later."""
 STATUS_CANNOT_UNDERSTAND: Final = 0xC000
 """Error: Cannot understand (PS3.4 Table B.2-1); the data set itself is refused, do not retry."""
+STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS: Final = 0xA900
+"""Error: Data Set does not match SOP Class (PS3.4 Table B.2-1)."""
 STATUS_PROCESSING_FAILURE: Final = 0x0110
 """Processing failure (PS3.7 Annex C.4.2, general failure status valid for C-STORE)."""
+
+SOP_CLASS_UID: Final = 0x00080016
+SOP_INSTANCE_UID: Final = 0x00080018
 
 MAX_ERROR_COMMENT: Final = 64
 """Error Comment (0000,0902) is LO: at most 64 characters (PS3.7 §E.1, PS3.5 Table 6.2-1)."""
@@ -128,13 +134,45 @@ def _peer(event: Event) -> str:
     return f"{remote.ae_title}@{remote.address}:{remote.port}"
 
 
+def _identity_mismatch(request: C_STORE, part10: bytes) -> tuple[int, str] | None:
+    """Status and comment if the data set is not the instance the C-STORE command names.
+
+    The File Meta header is built from the command's Affected SOP Class/Instance UIDs while the
+    store indexes the data set's own (0008,0016)/(0008,0018); a sender that lets them differ
+    would leave a file whose meta contradicts its content.  Only those two elements are read
+    (pixel data is not); a data set pydicom cannot read is left to the store to refuse.
+    """
+    try:
+        ds = dcmread(
+            io.BytesIO(part10),
+            stop_before_pixels=True,
+            specific_tags=[SOP_CLASS_UID, SOP_INSTANCE_UID],
+        )
+        sop_class, sop_instance = ds.get(SOP_CLASS_UID), ds.get(SOP_INSTANCE_UID)
+    except Exception:  # pydicom raises many types; the store reports unreadable input properly
+        return None
+    if sop_class is not None and sop_class.value != request.AffectedSOPClassUID:
+        return (
+            STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            f"SOP Class UID {sop_class.value} is not the command's {request.AffectedSOPClassUID}",
+        )
+    if sop_instance is not None and sop_instance.value != request.AffectedSOPInstanceUID:
+        return (
+            STATUS_CANNOT_UNDERSTAND,
+            "SOP Instance UID of the data set differs from the command's",
+        )
+    return None
+
+
 def handle_store(event: Event, store: Store) -> Dataset | int:
     """``EVT_C_STORE`` handler: put the received instance into ``store``.
 
     Returns the C-STORE status (PS3.4 Table B.2-1):
 
     * ``0x0000`` Success: stored, replaced, or a duplicate kept (policy ``keep``; logged as such);
-    * ``0xC000`` Cannot understand: not DICOM, unparsable, or an invalid UID (nothing stored);
+    * ``0xC000`` Cannot understand: not DICOM, unparsable, an invalid UID, or a data set whose
+      SOP Instance UID is not the command's (nothing stored);
+    * ``0xA900`` Data Set does not match SOP Class: its SOP Class UID is not the command's;
     * ``0xA700`` Out of resources: the store ran out of disk, quota, memory or file handles;
     * ``0x0110`` Processing failure: any other store failure (logged with its traceback).
 
@@ -146,8 +184,14 @@ def handle_store(event: Event, store: Store) -> Dataset | int:
     request = cast(C_STORE, event.request)
     sop_instance = str(request.AffectedSOPInstanceUID or "")
     peer = _peer(event)
+    part10 = event.encoded_dataset()
+    mismatch = _identity_mismatch(request, part10)
+    if mismatch is not None:
+        status, comment = mismatch
+        log.warning("C-STORE %s from %s refused (0x%04X): %s", sop_instance, peer, status, comment)
+        return _failure(status, comment)
     try:
-        result = store.put(io.BytesIO(event.encoded_dataset()))
+        result = store.put(io.BytesIO(part10))
     except (NotDicom, CorruptDicom, InvalidUID) as exc:
         log.warning("C-STORE %s from %s refused (0xC000): %s", sop_instance, peer, exc)
         return _failure(STATUS_CANNOT_UNDERSTAND, str(exc))
@@ -163,15 +207,6 @@ def handle_store(event: Event, store: Store) -> Dataset | int:
         return _failure(STATUS_PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
 
     record = result.record
-    if record.sop_instance_uid != sop_instance:
-        # The command and the data set disagree (PS3.7 §9.3.1.1 requires them equal); the data
-        # set is what was stored and what retrieval will find, so say so rather than refuse.
-        log.warning(
-            "C-STORE from %s: command names %s, data set is %s (stored under the latter)",
-            peer,
-            sop_instance,
-            record.sop_instance_uid,
-        )
     if result.status is PutStatus.DUPLICATE:
         log.info(
             "C-STORE %s from %s: duplicate, kept the stored copy%s",
