@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
+import socket
 import struct
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -414,3 +419,69 @@ def test_stop_then_port_is_free(settings: Settings, store: Store) -> None:
     again = StorageSCP(settings, store)
     assert again.start()[1] == port
     again.stop()
+
+
+# --- the ``xdsi scp`` command -------------------------------------------------------------------
+
+
+def wait_for_echo(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Poll with C-ECHO until the SCP in ``process`` answers (start-up includes imports)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "xdsi scp exited during start-up"
+        ae = scu([(Verification, ExplicitVRLittleEndian)])
+        ae.acse_timeout = ae.network_timeout = 5
+        assoc = ae.associate("127.0.0.1", port, ae_title=AET)
+        if assoc.is_established:
+            assoc.release()
+            return
+        time.sleep(0.2)
+    raise AssertionError("xdsi scp did not answer C-ECHO in time")
+
+
+def xdsi_command(settings: Settings, *args: str) -> list[str]:
+    return [sys.executable, "-m", "xdsi", "-v", "--data-dir", str(settings.data_dir), *args]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_xdsi_scp_command_stores_and_stops_on_signal(
+    settings: Settings, tmp_path: Path, sample_files: list[Path], signum: int
+) -> None:
+    port = settings.dicom_port
+    log_path = tmp_path / "scp.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            xdsi_command(settings, "scp", "--ae-title", AET, "--port", str(port)),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_echo(port, process)
+        assert c_store_file(port, sample_files[0]) == STATUS_SUCCESS
+        process.send_signal(signum)
+        assert process.wait(60) == 0, log_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = log_path.read_text()
+    assert "Traceback" not in output
+    assert "association accepted" in output and "stored" in output
+    with open_store(settings) as store:
+        record = store.get(sop_instance_uid(sample_files[0]))
+    assert record is not None
+
+
+def test_xdsi_scp_command_port_in_use_is_a_clear_error(settings: Settings) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", settings.dicom_port))
+        busy.listen()
+        result = subprocess.run(
+            xdsi_command(settings, "scp", "--port", str(settings.dicom_port)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
