@@ -115,6 +115,9 @@ MEDIA_PDF: Final = "application/pdf"
 MEDIA_OCTET_STREAM: Final = "application/octet-stream"
 """Generic binary (RFC 2046 §4.5.1): PS3.18 2017b E.3 labels MTOM document parts with it."""
 
+URN_OID: Final = "urn:oid:"
+"""RFC 3061 prefix of OIDs written as URNs, the form of a HomeCommunityId (ITI TF-3 §4.2.3.2.1)."""
+
 XDS_CID_DOMAIN: Final = "urn:ihe:iti:xds-b:2007"
 """Right-hand side of the Content-IDs of MTOM parts, as CXF and dcm4chee write them."""
 
