@@ -57,7 +57,7 @@ import re
 import struct
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from io import BytesIO
 from typing import Any, Final, cast
 
@@ -68,6 +68,7 @@ from pydicom.charset import convert_encodings
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.filereader import read_sequence
+from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
 from xdsi import ns
@@ -119,6 +120,8 @@ _BINARY_FORMATS: Final = {
     "SV": "q",
     "AT": "H",
 }
+_PIXEL_DATA: Final = 0x7FE00010
+_UNDEFINED_LENGTH: Final = 0xFFFFFFFF
 _INTEGER_VRS: Final = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
 _INTEGER_SIZES: Final = {"H": 2, "h": 2, "I": 4, "i": 4, "Q": 8, "q": 8}
 _BULK_ITEM_SIZE: Final = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
@@ -337,7 +340,10 @@ def _swap_to_little(data: bytes, vr: str) -> bytes:
     return np.frombuffer(data, dtype=f">u{size}").astype(f"<u{size}").tobytes()
 
 
-def _values(texts: Iterable[str]) -> str:
+def _values(texts: Sequence[str]) -> str:
+    """``Value`` elements for ``texts``; none for a single empty value (VM 0, PS3.5 §6.4)."""
+    if len(texts) == 1 and not texts[0]:
+        return ""
     return "".join(
         f'<Value number="{number}">{_escape_text(text)}</Value>'
         if text
@@ -346,8 +352,13 @@ def _values(texts: Iterable[str]) -> str:
     )
 
 
-def _person_names(names: Iterable[str]) -> str:
-    """One ``PersonName`` per value; groups split on ``=``, components on ``^`` (PS3.5 §6.2.1)."""
+def _person_names(names: Sequence[str]) -> str:
+    """One ``PersonName`` per value; groups split on ``=``, components on ``^`` (PS3.5 §6.2.1).
+
+    A single value without any non-empty component (``""``, ``"^^^^"``) is written as an empty
+    attribute, as dcm2xml does: it carries no name.  In multi-valued PN an empty ``PersonName``
+    keeps the position.
+    """
     parts = []
     for number, name in enumerate(names, start=1):
         parts.append(f'<PersonName number="{number}">')
@@ -361,6 +372,8 @@ def _person_names(names: Iterable[str]) -> str:
                     parts.append(f"<{component_name}>{_escape_text(component)}</{component_name}>")
             parts.append(f"</{group_name}>")
         parts.append("</PersonName>")
+    if len(parts) == 2:
+        return ""
     return "".join(parts)
 
 
@@ -451,9 +464,10 @@ class _Writer:
                             body = _values([v.strip(" \0") for v in text.split("\\")])
                         else:
                             text = text.strip(" \0")
-                            if not text:
-                                body = '<Value number="1"/>'
-                            elif _TEXT_SPECIAL.search(text) is None:
+                            if not text:  # padding only: VM 0, like a zero-length value
+                                out.append(opening + "/>")
+                                continue
+                            if _TEXT_SPECIAL.search(text) is None:
                                 body = f'<Value number="1">{text}</Value>'
                             else:
                                 body = f'<Value number="1">{_escape_text(text)}</Value>'
@@ -465,10 +479,10 @@ class _Writer:
             tail = '"'
             if group & 1:
                 if element_number >= 0x1000:
-                    block = element_number >> 8
-                    if block not in creators:
-                        creators[block] = self._creator(elements.get((tag & 0xFFFF0000) | block))
-                    creator = creators[block]
+                    creator_tag = (tag & 0xFFFF0000) | (element_number >> 8)
+                    if creator_tag not in creators:
+                        creators[creator_tag] = self._creator(elements.get(creator_tag))
+                    creator = creators[creator_tag]
                     if creator is not None:
                         head = f'<DicomAttribute tag="{tag & 0xFFFF00FF:08X}" vr="'
                         tail = f'" privateCreator="{_escape_attr(creator)}"'
@@ -489,11 +503,15 @@ class _Writer:
                 elem = _convert(ds, tag, elem)
             if isinstance(elem, RawDataElement):
                 vr = cast(str, elem.VR)  # _raw_fast checked that it is set
+                if tag == _PIXEL_DATA and elem.length == _UNDEFINED_LENGTH:
+                    vr = "OB"  # encapsulated Pixel Data is OB whatever the file says (PS3.5 §A.4)
                 body = self._raw_content(elem, vr, codecs[0], (*path, tag))
             else:
                 vr = _AMBIGUOUS_FALLBACK.get(elem.VR, elem.VR)
                 if vr not in _VALID_VRS:
                     vr = "UN"
+                if tag == _PIXEL_DATA and elem.is_undefined_length:
+                    vr = "OB"  # as above
                 if vr == "SQ":
                     out.append(f"{head}SQ{tail}>")
                     for number, item in enumerate(elem.value or (), start=1):
@@ -534,7 +552,7 @@ class _Writer:
         self, elem: DataElement, vr: str, path: tuple[int, ...], ds: pydicom.Dataset
     ) -> str:
         value: Any = elem.value
-        if value is None or (isinstance(value, str | bytes | list | tuple) and len(value) == 0):
+        if value is None:
             return ""
         if isinstance(value, bytes | bytearray):
             data = bytes(value)
@@ -546,7 +564,7 @@ class _Writer:
         if vr in BULK_VRS:
             # A bulk VR holding numbers (e.g. an ambiguous LUT pydicom decoded): values instead.
             vr = "US"
-        values = value if isinstance(value, list | tuple) else [value]  # MultiValue is a list
+        values = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
         if vr == "PN":
             return _person_names([str(v) if v is not None else "" for v in values])
         if vr == "AT":
@@ -660,7 +678,9 @@ def _binary_values(data: bytes, vr: str, fmt: str, little: bool, tag: int) -> st
         )
     numbers = struct.unpack_from(f"{'<' if little else '>'}{count}{fmt}", data)
     if vr == "AT":
-        return _values(f"{g:04X}{e:04X}" for g, e in zip(numbers[::2], numbers[1::2], strict=False))
+        return _values(
+            [f"{g:04X}{e:04X}" for g, e in zip(numbers[::2], numbers[1::2], strict=False)]
+        )
     if vr == "FL":
-        return _values(_format_fl(v) for v in numbers)
-    return _values(repr(v) for v in numbers)  # repr of a float is its shortest round-trip text
+        return _values([_format_fl(v) for v in numbers])
+    return _values([repr(v) for v in numbers])  # repr of a float is its shortest round-trip text
