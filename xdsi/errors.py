@@ -158,6 +158,10 @@ class InvalidManifest(ClientError):
     """A KOS manifest that cannot give RAD-69 document requests (not DICOM, no evidence)."""
 
 
+class InvalidRequest(ClientError):
+    """The request cannot be built: its values do not fit the WSDL's types (e.g. no documents)."""
+
+
 class TransportFailure(ClientError):
     """No usable HTTP exchange: connection refused or broken, or a non-SOAP HTTP error."""
 

@@ -34,7 +34,8 @@ from xdsi.client.result import SavedDocument
 from xdsi.errors import MalformedResponse, RemoteFault
 from xdsi.model import Severity, Status
 
-REFERENCE = Path("/work/shared/reference/examples/dcm4chee-arc-cs/rad69-response.txt")
+REFERENCE = Path(__file__).parent / "data" / "dcm4chee-arc-rad69-response.txt"
+"""Copy of the team reference ``examples/dcm4chee-arc-cs/rad69-response.txt`` (data/README.md)."""
 
 
 def _docs(n: int = 3) -> list[Doc]:

@@ -26,6 +26,7 @@ from typing import Any, Final
 import requests
 import zeep
 from lxml import etree
+from zeep.exceptions import ValidationError
 from zeep.plugins import Plugin
 from zeep.wsdl.utils import etree_to_string
 
@@ -33,7 +34,7 @@ from xdsi import ns
 from xdsi.client.mtom import content_type_param, media_type, wrap_mtom
 from xdsi.client.receive import DocumentCallback, read_response
 from xdsi.client.result import RetrieveResult
-from xdsi.errors import MalformedResponse, TransportFailure
+from xdsi.errors import InvalidRequest, MalformedResponse, TransportFailure
 from xdsi.model import DocumentRequest, RetrieveImagingDocumentSetRequest
 
 log = logging.getLogger(__name__)
@@ -173,10 +174,19 @@ class Requester:
         self.action: str = operation.abstract.wsa_action or operation.soapaction
 
     def envelope(self, request: RetrieveImagingDocumentSetRequest) -> bytes:
-        """The request envelope as zeep builds it from the WSDL types, serialized."""
-        element = self.client.create_message(  # type: ignore[no-untyped-call]
-            self.service, OPERATION, **zeep_body(request)
-        )
+        """The request envelope as zeep builds it from the WSDL types, serialized.
+
+        Raises
+        ------
+        InvalidRequest
+            If zeep refuses the values (no document, no transfer syntax: RAD TF-2 §4.69.4.1.2).
+        """
+        try:
+            element = self.client.create_message(  # type: ignore[no-untyped-call]
+                self.service, OPERATION, **zeep_body(request)
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(f"the RAD-69 request is not valid: {exc}") from exc
         return _serialize(element)
 
     def retrieve(
@@ -237,7 +247,8 @@ class Requester:
         """RAD-69 through zeep's own machinery; returns zeep's response object.
 
         Functional only: zeep holds the whole response in memory and strips CR/LF at the edges
-        of binary parts (libraries.md §2) — use :meth:`retrieve` for files.
+        of binary parts (libraries.md §2) — use :meth:`retrieve` for files.  zeep's own
+        exceptions (``zeep.exceptions.Fault`` …) are passed through unchanged.
         """
         return self.service[OPERATION](**zeep_body(request))
 
