@@ -88,9 +88,14 @@ class PixelDescription:
         )
 
     @property
+    def frame_bits(self) -> int:
+        """Uncompressed size of one frame in bits (Bits Allocated may be 1, PS3.5 §8.1.1)."""
+        return self.rows * self.columns * self.samples_per_pixel * self.bits_allocated
+
+    @property
     def frame_bytes(self) -> int:
         """Uncompressed size of one frame, the base of Lossy Image Compression Ratio."""
-        return self.rows * self.columns * self.samples_per_pixel * self.bits_allocated // 8
+        return -(-self.frame_bits // 8)
 
     def pydicom_options(self) -> dict[str, Any]:
         """Keyword options for ``pydicom.pixels`` encoders (single interleaved frame)."""

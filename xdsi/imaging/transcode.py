@@ -189,6 +189,9 @@ def transcode(
     refusal = _refusal(target, stored, ds)
     if refusal is not None:
         raise TransferSyntaxUnavailable(f"{_describe(ds)}: {refusal}")
+    if stored == ns.TS_EXPLICIT_VR_BE:
+        _swap_to_little_endian(ds)
+        ds.file_meta.TransferSyntaxUID = UID(ns.TS_EXPLICIT_VR_LE)  # what the values now are
     if "PixelData" in ds:
         if UID(stored).is_compressed:
             _decode(ds, stored)
@@ -298,10 +301,32 @@ def _decoding_plugin(ts: str, bits_stored: int) -> str | None:
 
 
 def _parse(data: bytes) -> FileDataset:
+    """Parse a stored Part 10 object, refusing the truncations pydicom reads without complaint.
+
+    pydicom returns an empty dataset for garbage after the preamble and a short Pixel Data value
+    (or none at all) for a file cut inside or before it; either would be sent on as a valid-looking
+    but damaged object.
+    """
     try:
-        return dcmread(io.BytesIO(data))
+        ds = dcmread(io.BytesIO(data))
     except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as exc:
         raise ProcessingFailure(f"the stored object cannot be parsed as DICOM: {exc}") from exc
+    if "TransferSyntaxUID" not in ds.file_meta or "SOPInstanceUID" not in ds:
+        raise ProcessingFailure("the stored object is not a complete DICOM Part 10 file")
+    pixel = PixelDescription.of(ds)
+    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    if pixel is not None and not has_pixels:
+        raise ProcessingFailure(f"{_describe(ds)}: the stored object ends before its Pixel Data")
+    if pixel is not None and "PixelData" in ds and not UID(_stored_syntax(ds)).is_compressed:
+        expected = -(-pixel.frame_bits * pixel.number_of_frames // 8)  # ceil: 1-bit data
+        if pixel.photometric_interpretation == "YBR_FULL_422":
+            expected = expected * 2 // 3  # two chroma samples per two pixels (PS3.3 C.7.6.3.1.2)
+        if len(ds.PixelData) < expected:
+            raise ProcessingFailure(
+                f"{_describe(ds)}: the stored Pixel Data has {len(ds.PixelData)} of the "
+                f"{expected} bytes its Image Pixel Module describes (truncated file)"
+            )
+    return ds
 
 
 def _describe(ds: Dataset) -> str:
@@ -327,8 +352,8 @@ def _decode(ds: Dataset, stored: str) -> None:
         )
     if stored != ns.TS_RLE:
         for index, frame in enumerate(frames, start=1):
-            # One trailing 0x00 pads a fragment to even length (PS3.5 A.4); the marker precedes it.
-            if not frame.rstrip(b"\x00").endswith(_EOI):
+            # Padding follows the marker: 0x00 to even length (PS3.5 A.4), or 0xFF fill bytes.
+            if not frame.rstrip(b"\x00\xff").endswith(_EOI):
                 raise ProcessingFailure(
                     f"{_describe(ds)}: frame {index} of the stored pixel data is truncated "
                     "(its codestream does not end with an EOI/EOC marker)"
@@ -419,6 +444,30 @@ def _with_photometric(pixel: PixelDescription, photometric: str) -> PixelDescrip
         photometric,
         pixel.number_of_frames,
     )
+
+
+_WORD_VRS: Final = {VR.OW: "u2", VR.OL: "u4", VR.OF: "u4", VR.OD: "u8", VR.OV: "u8"}
+
+
+def _swap_to_little_endian(ds: Dataset) -> None:
+    """Byte-swap the binary values of a Big Endian dataset (PS3.5 A.3) before writing it LE.
+
+    pydicom converts the values it parses (US, SS, FL...) itself but copies OW/OL/OF/OD/OV values
+    as stored; in Big Endian these hold words in big-endian order (8-bit Pixel Data included,
+    PS3.5 §8.1.1).  UN values cannot be swapped without knowing their VR and are left as they are.
+    """
+    # Iterating converts every raw element, so nothing is left to be copied in the old order.
+    for element in ds:
+        if element.VR == VR.SQ:
+            for item in element.value:
+                _swap_to_little_endian(item)
+        elif element.VR in _WORD_VRS and isinstance(element.value, bytes) and element.value:
+            code = _WORD_VRS[element.VR]
+            usable = len(element.value) - len(element.value) % np.dtype(code).itemsize
+            words = np.frombuffer(element.value[:usable], dtype=">" + code)
+            element.value = words.astype("<" + code).tobytes()
+    # The values are now little endian; tell pydicom so that save_as() may write them as such.
+    ds.set_original_encoding(False, True)
 
 
 def _write(ds: Dataset) -> bytes:
