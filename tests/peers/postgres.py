@@ -92,8 +92,12 @@ class PostgresCluster:
         )
 
 
-def start_cluster(bindir: Path, port: int) -> PostgresCluster:
-    """``initdb`` + ``pg_ctl start`` in a new directory under /tmp; raises if either fails."""
+def start_cluster(bindir: Path, port: int, *, durable: bool = False) -> PostgresCluster:
+    """``initdb`` + ``pg_ctl start`` in a new directory under /tmp; raises if either fails.
+
+    ``durable=False`` (tests) runs the server with ``fsync=off``; benchmarks pass ``True`` so that
+    commits cost what they cost in production.
+    """
     base = Path(tempfile.mkdtemp(prefix="xdsi-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(base, SUPERUSER, SUPERUSER)
@@ -119,7 +123,7 @@ def start_cluster(bindir: Path, port: int) -> PostgresCluster:
     if init.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
-    options = f"-p {port} -k {base} -c listen_addresses={HOST} -c fsync=off"
+    options = f"-p {port} -k {base} -c listen_addresses={HOST} -c fsync={'on' if durable else 'off'}"
     start = cluster.pg_ctl("-l", str(base / "log.txt"), "-o", options, "-w", "start")
     if start.returncode != 0:
         log = (base / "log.txt").read_text(errors="replace") if (base / "log.txt").exists() else ""

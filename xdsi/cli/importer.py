@@ -18,7 +18,13 @@ from tqdm import tqdm
 
 from xdsi.config import Settings
 from xdsi.errors import StoreError
-from xdsi.intake.importer import FileOutcome, ImportSummary, expand, import_files
+from xdsi.intake.importer import (
+    DEFAULT_WORKERS,
+    FileOutcome,
+    ImportSummary,
+    expand,
+    import_files,
+)
 from xdsi.store import open_store
 
 NAME = "import"
@@ -34,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duplicates",
         choices=("keep", "replace"),
         help="policy for already stored SOP Instance UIDs (default: the configured one)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"files stored concurrently (default {DEFAULT_WORKERS}; 1: one at a time)",
     )
 
 
@@ -67,7 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for outcome in missing:
             summary.add(outcome)
             report(outcome)
-        import_files(store, files, report_file, summary)
+        import_files(store, files, report_file, summary, workers=max(1, args.jobs))
     if not args.quiet or summary.failed:
         print(summary.line())
     return 1 if summary.failed else 0

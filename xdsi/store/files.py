@@ -170,7 +170,8 @@ def receive(source: BinaryIO | Path, tmp_dir: Path) -> TempFile:
                 while written < n:
                     written += os.write(fd, view[written:n])
                 size += n
-        os.fsync(fd)
+        # fdatasync: the data and the size that reaches it, without the inode times.
+        os.fdatasync(fd)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(path)

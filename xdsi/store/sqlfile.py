@@ -286,9 +286,13 @@ class SqlFileStore:
         linked_by_us = False
         committed = False
         try:
-            for _attempt in range(MAX_PUT_ATTEMPTS):
-                with self._sessions() as session:
-                    existing = self._row(session, uid)
+            for attempt in range(MAX_PUT_ATTEMPTS):
+                # Optimistic first round: a new UID (the common case of an import) costs one
+                # INSERT; the unique constraint tells us when it was not new after all.
+                existing: Instance | None = None
+                if attempt:
+                    with self._sessions() as session:
+                        existing = self._row(session, uid)
                 if existing is not None:
                     if self.duplicate_policy == "keep":
                         return PutResult(
