@@ -7,14 +7,18 @@ over a real SQLite store filled with the sample instances; the tests talk to it 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pydicom
 
 from xdsi.config import Settings, load_settings
+from xdsi.model import Outcome, RetrieveImagingDocumentSetRequest
+
+Retrieve = Callable[[RetrieveImagingDocumentSetRequest], Outcome]
 
 
 @dataclass(frozen=True)
@@ -38,18 +42,34 @@ def sample_index(files: list[Path]) -> tuple[dict[str, Path], dict[str, tuple[st
 
 
 @contextmanager
-def live_server(data_dir: Path, port: int, sample_files: list[Path]) -> Iterator[LiveServer]:
-    """Serve the samples at ``http://127.0.0.1:<port>/xdsi/ImagingDocumentSource``."""
+def live_server(
+    data_dir: Path,
+    port: int,
+    sample_files: list[Path],
+    *,
+    retrieve: Retrieve | None = None,
+    **overrides: Any,
+) -> Iterator[LiveServer]:
+    """Serve the samples at ``http://127.0.0.1:<port>/xdsi/ImagingDocumentSource``.
+
+    ``overrides`` are further :class:`Settings` fields; ``retrieve`` replaces the RAD-69
+    transaction (failure injection only: a payload that breaks mid-stream).
+    """
     from xdsi.soap.app import make_app
     from xdsi.soap.server import create_server
     from xdsi.store import open_store
 
-    settings = load_settings(environ={}, data_dir=data_dir, http_host="127.0.0.1", http_port=port)
+    settings = load_settings(
+        environ={}, data_dir=data_dir, http_host="127.0.0.1", http_port=port, **overrides
+    )
     store = open_store(settings)
     try:
         for path in sample_files:
             store.put(path)
-        server = create_server(make_app(settings, store), settings)
+        app = (
+            make_app(settings, store) if retrieve is None else make_app(settings, retrieve=retrieve)
+        )
+        server = create_server(app, settings)
         thread = threading.Thread(target=server.run, name="xdsi-live-server", daemon=True)
         thread.start()
         try:
