@@ -123,7 +123,8 @@ def start_cluster(bindir: Path, port: int, *, durable: bool = False) -> Postgres
     if init.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
-    options = f"-p {port} -k {base} -c listen_addresses={HOST} -c fsync={'on' if durable else 'off'}"
+    fsync = "on" if durable else "off"
+    options = f"-p {port} -k {base} -c listen_addresses={HOST} -c fsync={fsync}"
     start = cluster.pg_ctl("-l", str(base / "log.txt"), "-o", options, "-w", "start")
     if start.returncode != 0:
         log = (base / "log.txt").read_text(errors="replace") if (base / "log.txt").exists() else ""

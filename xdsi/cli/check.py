@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from xdsi.cli.importer import quiet_pydicom
 from xdsi.config import Settings
 from xdsi.errors import StoreError
 from xdsi.store import SqlFileStore
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+    quiet_pydicom(args)
     try:
         # recover=False: interrupted writes are reported before anything rolls them back.
         # Policy keep: an orphan offered back to the store must never replace an indexed file.

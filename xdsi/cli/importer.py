@@ -8,6 +8,7 @@ not be opened).  The import logic is :mod:`xdsi.intake.importer`.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -54,9 +55,20 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"duplicate_policy": args.duplicates}
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    # pydicom warns about every oddity of the files it reads; the outcome lines say what matters.
+def quiet_pydicom(args: argparse.Namespace) -> None:
+    """Silence pydicom's warnings about oddities of the files it reads, unless ``-v`` is given.
+
+    pydicom both warns and logs (``pydicom`` logger) for each; the outcome lines already say what
+    matters, and a folder of odd but valid files would otherwise bury them.
+    """
+    if getattr(args, "verbose", 0):
+        return
     warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    quiet_pydicom(args)
     try:
         store = open_store(settings)
     except (StoreError, SQLAlchemyError, OSError) as exc:
