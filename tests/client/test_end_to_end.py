@@ -226,13 +226,13 @@ def test_cut_off_stream_leaves_no_partial_file(
     documents = read_kos(kos_path)[:2]
     good = sample_files[0].read_bytes() * 8  # > the 5000 bytes sent before the break
     out = tmp_path / "out"
-    with live_server(
-        tmp_path / "data", free_port_factory(), [], retrieve=_breaking_retrieve(good)
-    ) as broken:
-        with pytest.raises(MalformedResponse):
-            Requester(broken.endpoint).retrieve(
-                request_for(documents, DEFAULT_TRANSFER_SYNTAXES), out
-            )
+    with (
+        live_server(
+            tmp_path / "data", free_port_factory(), [], retrieve=_breaking_retrieve(good)
+        ) as broken,
+        pytest.raises(MalformedResponse),
+    ):
+        Requester(broken.endpoint).retrieve(request_for(documents, DEFAULT_TRANSFER_SYNTAXES), out)
     # The first document was complete and stays; the cut one is not left behind.
     assert sorted(p.name for p in out.iterdir()) == [f"{documents[0].document_unique_id}.dcm"]
     assert (out / f"{documents[0].document_unique_id}.dcm").read_bytes() == good
