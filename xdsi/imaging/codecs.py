@@ -16,7 +16,8 @@ Two syntaxes are produced in their reversible form, so that choosing them never 
 * JPEG 2000 ``.4.91`` is written with the reversible 5/3 wavelet and no quantisation.  PS3.5 §8.2.4
   allows ``.4.91`` to carry reversible or irreversible codestreams.
 
-Only JPEG Baseline ``.4.50`` and JPEG Extended ``.4.51`` are lossy here (:attr:`EncoderSpec.lossy_method`).
+Only JPEG Baseline ``.4.50`` and JPEG Extended ``.4.51`` are lossy here
+(:attr:`EncoderSpec.lossy_method`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from typing import Any, Final
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import get_encoder
-from pydicom.pixels.encoders.base import ENCODING_PROFILES
+from pydicom.pixels.encoders.base import ENCODING_PROFILES, get_encoder
+from pydicom.uid import UID
 
 from xdsi import ns
 
 DEFAULT_JPEG_QUALITY: Final = 90
-"""IJG quality for lossy JPEG: dcmtk ``dcmcjpeg``'s default, the figure most consumers were tested with."""
+"""IJG quality for lossy JPEG: the default of dcmtk ``dcmcjpeg``, which most consumers met."""
 
 METHOD_JPEG: Final = "ISO_10918_1"
 """(0028,2114) Lossy Image Compression Method for JPEG (PS3.3 C.7.6.1.1.5.1)."""
@@ -177,7 +178,7 @@ def _pydicom_backend_as(
 
 
 def _gdcm_encode(frame: np.ndarray, pixel: PixelDescription, ts: str, quality: int) -> bytes:
-    """Encode one frame with ``gdcm.ImageChangeTransferSyntax`` (pattern of pydicom's gdcm RLE plugin).
+    """Encode one frame with ``gdcm.ImageChangeTransferSyntax`` (as pydicom's gdcm RLE plugin).
 
     gdcm takes the JPEG sample precision from Bits Allocated: for 12-of-16-bit data it writes a
     16-bit lossy frame that no decoder accepts (libraries.md §3.3).  Declaring 12 bits allocated
@@ -333,7 +334,7 @@ def unsupported_reason(ts: str, pixel: PixelDescription) -> str | None:
         output_photometric(ts, pixel.photometric_interpretation),
         pixel.number_of_frames,
     )
-    for pi, spp, signs, allocated, stored in ENCODING_PROFILES[spec.profile_syntax]:
+    for pi, spp, signs, allocated, stored in ENCODING_PROFILES[UID(spec.profile_syntax)]:
         if (
             out.photometric_interpretation == pi
             and out.samples_per_pixel == spp

@@ -1,7 +1,8 @@
-"""Transfer-syntax choice and transcoding for RAD-69 (IHE RAD TF-3 §4.69.4.2.3; PS3.18 2017b §6.4.1.2).
+"""Transfer-syntax choice and transcoding for RAD-69 (RAD TF-3 §4.69.4.2.3; PS3.18 2017b §6.4.1.2).
 
-The consumer lists the transfer syntaxes it accepts; "the pixel data shall be encoded using one of
-the DICOM transfer syntaxes included in the request or an error status shall be returned" (RAD69-005).
+The consumer lists the transfer syntaxes it accepts; "the pixel data shall be encoded using one
+of the DICOM transfer syntaxes included in the request or an error status shall be returned"
+(RAD69-005).
 No texts define an order of preference, so xdsi reads the list as the consumer's preference order
 (the reading Sequoia test rig_2018-5422b assumes).
 
@@ -11,7 +12,8 @@ Choice rule (conformance statement)
 2. Otherwise the first listed syntax that can be produced **without loss** from the stored data.
    Lossless targets: Explicit VR LE, Implicit VR LE, Deflated Explicit VR LE, RLE, JPEG Lossless
    Process 14 (``.4.57``) and SV1 (``.4.70``), JPEG-LS (``.4.80``, and ``.4.81`` written with
-   NEAR = 0), JPEG 2000 (``.4.90``, and ``.4.91`` written reversibly); see :mod:`xdsi.imaging.codecs`.
+   NEAR = 0), JPEG 2000 (``.4.90``, and ``.4.91`` written reversibly); see
+   :mod:`xdsi.imaging.codecs`.
    Decoding data that was stored lossy and re-encoding it losslessly adds no loss, so it counts.
 3. Otherwise the first listed lossy syntax it can be produced in: JPEG Baseline ``.4.50`` (8 bits)
    or JPEG Extended ``.4.51`` (8 or 12 bits, monochrome).  Pixels are lost only in a syntax the
@@ -29,8 +31,8 @@ What "can be produced" means:
   to the next listed syntax (``.4.51`` carries 12-bit monochrome).
 * Objects without Pixel Data (SR, KOS, PR, ...) can be written in any listed non-video syntax.
   An encapsulated syntax differs from Explicit VR LE only in the encoding of Pixel Data
-  (PS3.5 Annex A.4), so nothing can be lost.  dcm4chee instead answers in the stored syntax even when
-  it is not listed, which RAD69-005 does not allow.
+  (PS3.5 Annex A.4), so nothing can be lost.  dcm4chee instead answers in the stored syntax even
+  when it is not listed, which RAD69-005 does not allow.
 * Float/Double Float Pixel Data and compressed icon images: the uncompressed syntaxes only.
 * Video syntaxes (``.4.100``-``.4.108``) are only passed through, when stored and listed.
   Explicit VR Big Endian and JPIP are never produced.
@@ -61,7 +63,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import convert_color_space, get_decoder, pixel_array
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.processing import convert_color_space
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
 from pydicom.valuerep import VR
 
@@ -101,7 +105,7 @@ _DECODING_PLUGINS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 _TWELVE_BIT_JPEG_PLUGINS: Final = ("pylibjpeg",)
-"""12-bit JPEG Extended: gdcm and Pillow refuse it (libraries.md §3.3 #2); the EOI check guards it."""
+"""12-bit JPEG Extended: gdcm and Pillow refuse it (libraries.md §3.3 #2); the EOI check helps."""
 
 _EOI: Final = b"\xff\xd9"
 """JPEG EOI (ISO 10918-1 B.1.1.3), JPEG-LS EOI and JPEG 2000 EOC (ISO 15444-1 A.4.4) alike."""
@@ -121,7 +125,7 @@ def can_decode(ts: str) -> bool:
 
 
 def can_encode(ts: str, header: Dataset | None = None) -> bool:
-    """True if this object (``header``, read with ``stop_before_pixels=True``) can be written in ``ts``.
+    """True if the object (``header``: read with ``stop_before_pixels=True``) can be sent in ``ts``.
 
     Without a header only the uncompressed syntaxes, which take any object, are promised.  The
     stored syntax is taken from ``header.file_meta`` (native when absent); re-sending the stored
@@ -134,7 +138,7 @@ def can_encode(ts: str, header: Dataset | None = None) -> bool:
 def choose_transfer_syntax(
     stored_ts: str, requested: Sequence[str], header: Dataset | None = None
 ) -> str | None:
-    """The syntax to answer with, or None (→ ``urn:dicom:wado:0007``); rule in the module docstring.
+    """The syntax to answer with, or None (→ ``urn:dicom:wado:0007``); rule: module docstring.
 
     Parameters
     ----------
@@ -264,7 +268,7 @@ def _has_pixel_data(header: Dataset) -> bool:
 
 
 def _has_compressed_icon(ds: Dataset) -> bool:
-    """True if a sequence item holds encapsulated Pixel Data (e.g. Icon Image Sequence, PS3.5 A.4)."""
+    """True if a sequence item holds encapsulated Pixel Data (e.g. an icon image, PS3.5 A.4)."""
     for element in ds:
         if element.VR != VR.SQ:
             continue
@@ -338,7 +342,9 @@ def _decode(ds: Dataset, stored: str) -> None:
     pixel = PixelDescription.of(ds)
     plugin = _decoding_plugin(stored, pixel.bits_stored if pixel else 8)
     if pixel is None or plugin is None:
-        raise TransferSyntaxUnavailable(f"{_describe(ds)}: stored syntax {stored} cannot be decoded")
+        raise TransferSyntaxUnavailable(
+            f"{_describe(ds)}: stored syntax {stored} cannot be decoded"
+        )
     try:
         frames = list(generate_frames(ds.PixelData, number_of_frames=pixel.number_of_frames))
     except (ValueError, KeyError, IndexError) as exc:
@@ -387,7 +393,9 @@ def _encode(ds: Dataset, target: str, quality: int) -> None:
         # Pillow's encoder takes RGB; this conversion rounds, in a step that is lossy anyway.
         array = convert_color_space(array, "YBR_FULL", "RGB", per_frame=True)
         pixel = _with_photometric(pixel, "RGB")
-    out = _with_photometric(pixel, codecs.output_photometric(target, pixel.photometric_interpretation))
+    out = _with_photometric(
+        pixel, codecs.output_photometric(target, pixel.photometric_interpretation)
+    )
     try:
         frames = codecs.encode_frames(array, out, target, quality=quality)
     except ValueError as exc:
@@ -399,8 +407,8 @@ def _encode(ds: Dataset, target: str, quality: int) -> None:
         ds.pop(keyword, None)
     # PS3.5 A.4: a Basic Offset Table holds 32-bit offsets; beyond that the extended table.
     if sum(len(f) + 8 for f in frames[:-1]) > 2**32 - 1:
-        ds.PixelData, ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = (
-            encapsulate_extended(frames)
+        ds.PixelData, ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = encapsulate_extended(
+            frames
         )
     else:
         ds.PixelData = encapsulate(frames, has_bot=len(frames) > 1)
@@ -446,7 +454,7 @@ def _with_photometric(pixel: PixelDescription, photometric: str) -> PixelDescrip
     )
 
 
-_WORD_VRS: Final = {VR.OW: "u2", VR.OL: "u4", VR.OF: "u4", VR.OD: "u8", VR.OV: "u8"}
+_WORD_VRS: Final[dict[str, str]] = {"OW": "u2", "OL": "u4", "OF": "u4", "OD": "u8", "OV": "u8"}
 
 
 def _swap_to_little_endian(ds: Dataset) -> None:
