@@ -9,6 +9,8 @@ Tolerated, each for a stated reason:
 * a keyword present in ours and missing in dcmtk's (its 3.6.7 dictionary lacks some retired and
   newer tags; PS3.19: "Required unless the DICOM Data Element is unknown to the host");
 * ``BulkData@uuid``/``@uri`` values (only presence is compared) and whitespace-only text;
+* InlineBinary of OW/OF/OL/OD/OV in big-endian byte order: dcm2xml 3.6.7 writes words big endian
+  even for little-endian files, we write the little-endian Value Field;
 * FL compared as float32 within dcmtk's printing precision, FD numerically;
 * with ``ignore_charset`` (dcm2xml ``+U8``) the SpecificCharacterSet attribute, which dcm2xml
   rewrites to ``ISO_IR 192`` or adds;
@@ -110,6 +112,16 @@ def _key(attr: Attribute) -> tuple[str, str | None]:
     return tag, attr.creator
 
 
+def _same_binary(ours: bytes, theirs: bytes, vr: str) -> bool:
+    if ours == theirs:
+        return True
+    size = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}.get(vr)
+    if size is None or len(ours) != len(theirs) or len(ours) % size:
+        return False
+    swapped = np.frombuffer(theirs, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+    return ours == swapped
+
+
 def _same_float(ours: str, theirs: str, vr: str) -> bool:
     try:
         a, b = float(ours), float(theirs)
@@ -160,7 +172,7 @@ def compare(
             if b.keyword is not None and a.keyword != b.keyword:
                 diffs.append(f"{label}: keyword {a.keyword} != {b.keyword}")
             if {a.kind, b.kind} <= {"bulk", "inline"}:
-                if a.kind == b.kind == "inline" and a.inline != b.inline:
+                if a.kind == b.kind == "inline" and not _same_binary(a.inline, b.inline, a.vr):
                     diffs.append(f"{label}: inline binary differs")
                 elif a.kind != b.kind:
                     diffs.append(f"{label}: {a.kind} != {b.kind}")
@@ -192,9 +204,7 @@ def _match_un_creators(
 ) -> None:
     """Pair our creator-tagged elements with dcm2xml's creator-less ones where the group's
     Private Creator is encoded as UN: dcmtk does not recognise it, pydicom (and we) do."""
-    un_groups = {
-        b.tag[:4] for b in b_list if b.vr == "UN" and 0x10 <= int(b.tag[4:], 16) <= 0xFF
-    }
+    un_groups = {b.tag[:4] for b in b_list if b.vr == "UN" and 0x10 <= int(b.tag[4:], 16) <= 0xFF}
     for tag, creator in [k for k in a_map if k[1] is not None and k not in b_map]:
         if tag[:4] in un_groups and (tag, None) in b_map and (tag, None) not in a_map:
             b_map[tag, creator] = b_map.pop((tag, None))

@@ -72,8 +72,16 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
 from xdsi import ns
+from xdsi.errors import ProcessingFailure
 
-__all__ = ["BULK_VRS", "BulkDataMode", "BulkUri", "to_native_xml", "to_native_xml_bytes"]
+__all__ = [
+    "BULK_VRS",
+    "BulkDataMode",
+    "BulkUri",
+    "bulk_uri_under",
+    "to_native_xml",
+    "to_native_xml_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,8 @@ _BINARY_FORMATS: Final = {
     "SV": "q",
     "AT": "H",
 }
+_OMITTABLE: Final = BULK_VRS - {"UN"}
+"""Bulk VRs whose raw value need not be read in OMIT mode (UN may turn out to be text)."""
 _PIXEL_DATA: Final = 0x7FE00010
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
 _INTEGER_VRS: Final = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
@@ -175,10 +185,17 @@ def to_native_xml(
     Raises
     ------
     ValueError
-        If ``bulk`` is URI and ``bulk_uri`` is missing.  Bad data never raises.
+        If ``bulk`` is URI and ``bulk_uri`` is missing.
+    xdsi.errors.ProcessingFailure
+        If sequences nest deeper than libxml2 builds trees (2048 XML levels, i.e. about 1,000
+        nested sequences, even with ``huge_tree``); :func:`to_native_xml_bytes` has no such
+        limit.  Bad data otherwise never raises.
     """
     text = _serialise(ds, bulk, bulk_uri)
-    root: etree._Element = etree.fromstring(text, _parser())
+    try:
+        root: etree._Element = etree.fromstring(text, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise ProcessingFailure(f"cannot build the Native DICOM Model tree: {exc}") from exc
     return root
 
 
@@ -195,14 +212,13 @@ def to_native_xml_bytes(
     whitespace sits in element-only content, which the schema ignores, but it is text under
     ``xml:space`` for a generic XML reader, so it is off by default.
     """
-    text = _serialise(ds, bulk, bulk_uri)
     if pretty_print:
-        root = etree.fromstring(text, _parser())
+        root = to_native_xml(ds, bulk=bulk, bulk_uri=bulk_uri)
         data: bytes = etree.tostring(
             root, xml_declaration=True, encoding="UTF-8", pretty_print=True
         )
         return data
-    return _DECLARATION + text
+    return _DECLARATION + _serialise(ds, bulk, bulk_uri)
 
 
 # --- serialisation ------------------------------------------------------------------------------
@@ -490,6 +506,15 @@ class _Writer:
                 keyword = _keyword(tag)
                 if keyword:
                     tail = f'" keyword="{keyword}"'
+            if (
+                isinstance(elem, RawDataElement)
+                and elem.VR in _OMITTABLE
+                and self.bulk is BulkDataMode.OMIT
+            ):
+                # Nothing of the value is written: never read a deferred value (Pixel Data).
+                vr = "OB" if tag == _PIXEL_DATA and elem.length == _UNDEFINED_LENGTH else elem.VR
+                out.append(f"{head}{vr}{tail}/>")
+                continue
             if isinstance(elem, RawDataElement) and not _raw_fast(elem, stateless):
                 items = _raw_sequence(elem, codecs) if elem.VR == "SQ" else None
                 if items is not None:
@@ -620,6 +645,21 @@ def _raw_fast(elem: RawDataElement, stateless: bool) -> bool:
     if vr == "UN":
         return False  # pydicom replaces UN with the dictionary VR where it knows one
     return stateless or vr not in _TEXT_VRS
+
+
+def bulk_uri_under(base: str) -> BulkUri:
+    """A :data:`BulkUri` giving ``{base}/{path}``: tags as 8 hex digits, item numbers in decimal.
+
+    E.g. ``{base}/7FE00010`` or ``{base}/00540016/1/00181078`` (the shape of PS3.18 RS bulk data
+    URIs, which address an attribute by its tag path).
+    """
+    prefix = base.rstrip("/")
+
+    def uri(path: tuple[int, ...]) -> str:
+        segments = (f"{p:08X}" if i % 2 == 0 else str(p) for i, p in enumerate(path))
+        return prefix + "/" + "/".join(segments)
+
+    return uri
 
 
 def _raw_sequence(raw: RawDataElement, codecs: _Encodings) -> list[pydicom.Dataset] | None:
