@@ -9,6 +9,7 @@ sender re-encodes the elements itself (pynetdicom).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -419,6 +421,43 @@ def test_stop_then_port_is_free(settings: Settings, store: Store) -> None:
     again = StorageSCP(settings, store)
     assert again.start()[1] == port
     again.stop()
+
+
+def test_concurrent_associations_all_stored(
+    store: Store, settings: Settings, sample_files: list[Path]
+) -> None:
+    """One association per sample, all at once: each in its own SCP thread, all stored.
+
+    The limit is raised above the number of senders: an association stays counted until its
+    thread ends, a moment after the release, so the default of 10 could reject a sender here.
+    """
+    roomy = dataclasses.replace(settings, max_associations=4 * len(sample_files))
+    with StorageSCP(roomy, store) as scp, ThreadPoolExecutor(len(sample_files)) as pool:
+        statuses = list(pool.map(lambda p: c_store_file(scp.address[1], p), sample_files))
+    assert statuses == [STATUS_SUCCESS] * len(sample_files)
+    for path in sample_files:
+        assert store.get(sop_instance_uid(path)) is not None, path.name
+
+
+def test_association_limit_rejects_then_recovers(store: Store, settings: Settings) -> None:
+    """Beyond ``max_associations`` an association is rejected (transient), later accepted."""
+    limited = dataclasses.replace(settings, max_associations=1)
+    with StorageSCP(limited, store) as scp:
+        first = scu([(Verification, ExplicitVRLittleEndian)]).associate(
+            "127.0.0.1", scp.address[1], ae_title=AET
+        )
+        assert first.is_established
+        try:
+            second = scu([(Verification, ExplicitVRLittleEndian)]).associate(
+                "127.0.0.1", scp.address[1], ae_title=AET
+            )
+            assert second.is_rejected
+        finally:
+            first.release()
+        deadline = time.monotonic() + 30
+        while scp.ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c_echo(scp.address[1]) == STATUS_SUCCESS
 
 
 # --- the ``xdsi scp`` command -------------------------------------------------------------------
