@@ -10,26 +10,42 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from xdsi.cli import main
 from xdsi.store import SqlFileStore
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def xdsi(data_dir: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def xdsi(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """Run the real ``xdsi`` command line in-process (``xdsi.cli.main``) on one data directory.
+
+    In-process because each interpreter start costs seconds on a loaded CI machine; the kill
+    test, which needs a process to kill, runs ``python -m xdsi``.
+    """
+
+    def run(data_dir: Path, *args: str | Path) -> Run:
+        capsys.readouterr()
+        code = main(["--data-dir", str(data_dir), *map(str, args)])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
 
 
 def outcome_of(stdout: str, path: Path) -> str:
@@ -77,7 +93,7 @@ def messy_folder(tmp_path: Path, samples_dir: Path, sample_files: list[Path]) ->
 
 
 def test_import_reports_each_file_and_fails_on_bad_input(
-    tmp_path: Path, messy_folder: Path, sample_files: list[Path]
+    xdsi: Callable[..., Run], tmp_path: Path, messy_folder: Path, sample_files: list[Path]
 ) -> None:
     data = tmp_path / "data"
     result = xdsi(data, "import", messy_folder)
@@ -104,7 +120,7 @@ def test_import_reports_each_file_and_fails_on_bad_input(
 
 
 def test_quiet_prints_failures_only_and_duplicates_do_not_fail(
-    tmp_path: Path, messy_folder: Path
+    xdsi: Callable[..., Run], tmp_path: Path, messy_folder: Path
 ) -> None:
     data = tmp_path / "data"
     quiet = xdsi(data, "import", "--quiet", messy_folder)
@@ -119,7 +135,9 @@ def test_quiet_prints_failures_only_and_duplicates_do_not_fail(
     assert xdsi(data, "import", "-q", messy_folder / "good").stdout == ""
 
 
-def test_replace_policy_from_the_command_line(tmp_path: Path, sample_files: list[Path]) -> None:
+def test_replace_policy_from_the_command_line(
+    xdsi: Callable[..., Run], tmp_path: Path, sample_files: list[Path]
+) -> None:
     data = tmp_path / "data"
     original = sample_files[0]
     assert xdsi(data, "import", original).returncode == 0
@@ -138,13 +156,15 @@ def test_replace_policy_from_the_command_line(tmp_path: Path, sample_files: list
         assert store.count() == 1
 
 
-def test_missing_path_is_an_error(tmp_path: Path) -> None:
+def test_missing_path_is_an_error(xdsi: Callable[..., Run], tmp_path: Path) -> None:
     result = xdsi(tmp_path / "data", "import", tmp_path / "nope")
     assert result.returncode == 1
     assert outcome_of(result.stdout, tmp_path / "nope") == "error"
 
 
-def test_kill_during_import_leaves_no_damage(tmp_path: Path, sample_files: list[Path]) -> None:
+def test_kill_during_import_leaves_no_damage(
+    xdsi: Callable[..., Run], tmp_path: Path, sample_files: list[Path]
+) -> None:
     made = make_instances(tmp_path / "many", sample_files[0], 150)
     data = tmp_path / "data"
     proc = subprocess.Popen(

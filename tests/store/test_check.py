@@ -10,26 +10,42 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from xdsi.cli import main
 from xdsi.store import SqlFileStore
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def xdsi(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def xdsi(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """Run the real ``xdsi`` command line in-process (``xdsi.cli.main``) on one data directory.
+
+    In-process because each interpreter start costs seconds on a loaded CI machine; the kill
+    test, which needs a process to kill, runs ``python -m xdsi``.
+    """
+
+    def run(data_dir: Path, *args: str | Path) -> Run:
+        capsys.readouterr()
+        code = main(["--data-dir", str(data_dir), *map(str, args)])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
 
 
 def kinds(stdout: str) -> list[str]:
@@ -52,7 +68,7 @@ def records(data: Path) -> list[Path]:
         return [r.path for r in store.iter_records()]
 
 
-def test_clean_store(data_dir: Path, sample_files: list[Path]) -> None:
+def test_clean_store(xdsi: Callable[..., Run], data_dir: Path, sample_files: list[Path]) -> None:
     result = xdsi(data_dir, "check")
     assert result.returncode == 0, result.stdout
     assert kinds(result.stdout) == []
@@ -61,7 +77,7 @@ def test_clean_store(data_dir: Path, sample_files: list[Path]) -> None:
     )
 
 
-def test_missing_file_reported_then_row_removed(data_dir: Path) -> None:
+def test_missing_file_reported_then_row_removed(xdsi: Callable[..., Run], data_dir: Path) -> None:
     victim = records(data_dir)[0]
     victim.unlink()
     result = xdsi(data_dir, "check")
@@ -75,7 +91,9 @@ def test_missing_file_reported_then_row_removed(data_dir: Path) -> None:
     assert victim not in records(data_dir)
 
 
-def test_size_and_sha256_mismatch_are_reported_not_repaired(data_dir: Path) -> None:
+def test_size_and_sha256_mismatch_are_reported_not_repaired(
+    xdsi: Callable[..., Run], data_dir: Path
+) -> None:
     grown, edited = records(data_dir)[:2]
     with grown.open("ab") as fh:
         fh.write(b"\0\0")
@@ -95,7 +113,7 @@ def test_size_and_sha256_mismatch_are_reported_not_repaired(data_dir: Path) -> N
 
 
 def test_orphans_reindexed_or_quarantined(
-    data_dir: Path, sample_files: list[Path], tmp_path: Path
+    xdsi: Callable[..., Run], data_dir: Path, sample_files: list[Path], tmp_path: Path
 ) -> None:
     files_dir = data_dir / "files"
     ds = dcmread(sample_files[0])
@@ -119,7 +137,9 @@ def test_orphans_reindexed_or_quarantined(
     assert xdsi(data_dir, "check").returncode == 0
 
 
-def test_unindexed_file_at_its_canonical_name_is_reindexed_in_place(data_dir: Path) -> None:
+def test_unindexed_file_at_its_canonical_name_is_reindexed_in_place(
+    xdsi: Callable[..., Run], data_dir: Path
+) -> None:
     victim = records(data_dir)[0]
     with SqlFileStore(data_dir) as store:
         uid = next(r.sop_instance_uid for r in store.iter_records() if r.path == victim)
@@ -133,7 +153,7 @@ def test_unindexed_file_at_its_canonical_name_is_reindexed_in_place(data_dir: Pa
         assert record is not None and record.path == victim
 
 
-def test_temp_leftovers_reported_and_removed(data_dir: Path) -> None:
+def test_temp_leftovers_reported_and_removed(xdsi: Callable[..., Run], data_dir: Path) -> None:
     leftover = data_dir / "tmp" / "0123456789abcdef.part"
     leftover.write_bytes(b"half a file")
     result = xdsi(data_dir, "check")
@@ -149,6 +169,7 @@ _KILL_BEFORE_COMMIT = """
 import os, signal, sys
 from pathlib import Path
 from sqlalchemy.orm import sessionmaker
+from xdsi.cli import main
 from xdsi.store import SqlFileStore
 
 store = SqlFileStore(Path(sys.argv[1]))
@@ -158,7 +179,7 @@ store.put(Path(sys.argv[2]))
 
 
 def test_write_killed_before_commit_is_an_interrupted_write_not_an_orphan(
-    data_dir: Path, sample_files: list[Path], tmp_path: Path
+    xdsi: Callable[..., Run], data_dir: Path, sample_files: list[Path], tmp_path: Path
 ) -> None:
     ds = dcmread(sample_files[0])
     ds.SOPInstanceUID = generate_uid()
