@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.multival import MultiValue
+from pydicom.pixels.processing import convert_color_space
 from pydicom.pixels.utils import pixel_array
 
 from tests.conftest import SAMPLES, need_program
@@ -29,6 +30,7 @@ from xdsi import ns
 from xdsi.errors import ProcessingFailure, TransferSyntaxUnavailable
 from xdsi.imaging import codecs
 from xdsi.imaging.transcode import (
+    NATIVE_SYNTAXES,
     can_decode,
     can_encode,
     choose_transfer_syntax,
@@ -52,6 +54,7 @@ LOSSLESS_TARGETS = (
 )
 LOSSY_TARGETS = (ns.TS_JPEG_BASELINE, ns.TS_JPEG_EXTENDED)
 TARGETS = LOSSLESS_TARGETS + LOSSY_TARGETS
+
 
 def pydicom_file(name: str) -> Path:
     """A pydicom / pydicom-data test file (offline: pydicom-data ships its files)."""
@@ -126,15 +129,16 @@ def dcmtk_decode(path: Path, tmp_path: Path) -> np.ndarray:
         ns.TS_RLE: ["dcmdrle"],
         ns.TS_JPEG_BASELINE: ["dcmdjpeg"],
         ns.TS_JPEG_EXTENDED: ["dcmdjpeg"],
-        ns.TS_JPEG_LOSSLESS_P14: ["dcmdjpeg"],
-        ns.TS_JPEG_LOSSLESS_SV1: ["dcmdjpeg"],
+        # Lossless JPEG keeps YBR_FULL as stored; dcmdjpeg would otherwise convert it to RGB.
+        ns.TS_JPEG_LOSSLESS_P14: ["dcmdjpeg", "+cn"],
+        ns.TS_JPEG_LOSSLESS_SV1: ["dcmdjpeg", "+cn"],
         ns.TS_JPEG_LS_LOSSLESS: ["dcmdjpls"],
         ns.TS_JPEG_LS_NEAR_LOSSLESS: ["dcmdjpls"],
     }
     if ts in (ns.TS_JPEG2000_LOSSLESS, ns.TS_JPEG2000):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pixel_array(path, decoding_plugin="gdcm")
+            return pixel_array(path, decoding_plugin="gdcm", raw=True)
     command = tools.get(ts, ["dcmconv", "+te"])
     program = need_program(command[0])
     out = tmp_path / f"decoded-{path.name}"
@@ -339,6 +343,60 @@ def test_can_decode_every_source_syntax() -> None:
 
 
 # --- >8-bit policy and lossy attributes ---------------------------------------------------------
+
+
+def _synthetic(tmp_path: Path, name: str, build: Callable[[Dataset], None]) -> Path:
+    """A sample changed in memory by ``build`` and saved as Explicit VR LE."""
+    ds = pydicom.dcmread(IMAGE_SOURCES[name])
+    build(ds)
+    for keyword in ("SmallestImagePixelValue", "LargestImagePixelValue"):
+        ds.pop(keyword, None)
+    path = tmp_path / f"synthetic-{name}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _signed_12_bit(ds: Dataset) -> None:
+    """MR_small moved to signed 12-of-16 bits, negative values included (sign-extended words)."""
+    values = np.clip(ds.pixel_array.astype(np.int32) - 1200, -2048, 2047).astype(np.int16)
+    assert values.min() < 0
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 1
+    ds.PixelData = values.tobytes()
+
+
+def _ybr_full(ds: Dataset) -> None:
+    """SC_rgb as 8-bit YBR_FULL (PS3.3 C.7.6.3.1.2), as some modalities store colour."""
+    ds.PixelData = convert_color_space(ds.pixel_array, "RGB", "YBR_FULL").tobytes()
+    ds.PhotometricInterpretation = "YBR_FULL"
+
+
+COMPRESSED_LOSSLESS = tuple(ts for ts in LOSSLESS_TARGETS if ts not in NATIVE_SYNTAXES)
+
+
+@pytest.mark.parametrize("target", COMPRESSED_LOSSLESS)
+@pytest.mark.parametrize(
+    ("name", "build"), [("mr_small_explicit", _signed_12_bit), ("sc_rgb", _ybr_full)]
+)
+def test_signed_12_bit_and_ybr_full_round_trip(
+    name: str, build: Callable[[Dataset], None], target: str, tmp_path: Path
+) -> None:
+    path = _synthetic(tmp_path, name, build)
+    source = pydicom.dcmread(path)
+    out = tmp_path / "out.dcm"
+    out.write_bytes(transcode(path, target))
+    assert_valid_part10(out)
+    output = pydicom.dcmread(out)
+    assert output.PhotometricInterpretation == source.PhotometricInterpretation
+    np.testing.assert_array_equal(dcmtk_decode(out, tmp_path), pixel_array(source, raw=True))
+
+
+def test_ybr_full_to_jpeg_baseline_is_converted_not_mislabelled(tmp_path: Path) -> None:
+    path = _synthetic(tmp_path, "sc_rgb", _ybr_full)
+    out = tmp_path / "out.dcm"
+    out.write_bytes(transcode(path, ns.TS_JPEG_BASELINE))
+    assert pydicom.dcmread(out).PhotometricInterpretation == "YBR_FULL_422"
+    error = np.abs(dcmtk_decode(out, tmp_path).astype(int) - pixel_array(IMAGE_SOURCES["sc_rgb"]))
+    assert error.mean() < 4
 
 
 def _eight_bit_monochrome(tmp_path: Path) -> Path:

@@ -284,8 +284,10 @@ ENCODERS: Final[Mapping[str, EncoderSpec]] = {
             ns.TS_JPEG_LS_NEAR_LOSSLESS,
         ),
         EncoderSpec(
+            # No multiple-component transform: PS3.5 §8.2.4 ties it to YBR_RCT/YBR_ICT, while
+            # without it the Photometric Interpretation (RGB, YBR_FULL, ...) stays as it is.
             ns.TS_JPEG2000_LOSSLESS,
-            (_pydicom_backend("pylibjpeg", "openjpeg", "pylibjpeg-openjpeg"),),
+            (_pydicom_backend("pylibjpeg", "openjpeg", "pylibjpeg-openjpeg", use_mct=False),),
             ns.TS_JPEG2000_LOSSLESS,
         ),
         EncoderSpec(
@@ -294,7 +296,11 @@ ENCODERS: Final[Mapping[str, EncoderSpec]] = {
             ns.TS_JPEG2000,
             (
                 _pydicom_backend_as(
-                    ns.TS_JPEG2000_LOSSLESS, "pylibjpeg", "openjpeg", "pylibjpeg-openjpeg"
+                    ns.TS_JPEG2000_LOSSLESS,
+                    "pylibjpeg",
+                    "openjpeg",
+                    "pylibjpeg-openjpeg",
+                    use_mct=False,
                 ),
             ),
             ns.TS_JPEG2000_LOSSLESS,
