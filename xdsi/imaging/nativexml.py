@@ -683,8 +683,12 @@ def _raw_sequence(raw: RawDataElement, codecs: _Encodings) -> list[pydicom.Datas
     return items
 
 
-def _convert(ds: pydicom.Dataset, tag: int, raw: RawDataElement) -> DataElement:
-    """``ds[tag]`` (pydicom's conversion), or the raw bytes as UN if that fails."""
+def _convert(ds: pydicom.Dataset, tag: int, raw: RawDataElement) -> DataElement | RawDataElement:
+    """``ds[tag]`` (pydicom's conversion), or the raw bytes as a UN element if that fails.
+
+    The fallback stays a ``RawDataElement``: a ``DataElement`` would run pydicom's conversion
+    again (it re-reads UN with the dictionary VR), and fail the same way.
+    """
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -696,7 +700,10 @@ def _convert(ds: pydicom.Dataset, tag: int, raw: RawDataElement) -> DataElement:
         log.warning(
             "(%04X,%04X) cannot be converted (%s); written as UN", tag >> 16, tag & 0xFFFF, exc
         )
-        return DataElement(tag, "UN", raw.value or b"")
+        value = raw.value or b""
+        return RawDataElement(
+            raw.tag, "UN", len(value), value, raw.value_tell, False, raw.is_little_endian
+        )
 
 
 def _binary_values(data: bytes, vr: str, fmt: str, little: bool, tag: int) -> str:
