@@ -101,12 +101,14 @@ class TempFile:
         os.rename(self.path, intent)
         self.path = intent
 
-    def replace_content(self, source: Path) -> None:
-        """Swap in another file of ``tmp/`` (e.g. a rewritten Part 10 file), rehashing it."""
-        with source.open("rb") as fh:
-            size, digest = _hash_stream(fh)
-        os.replace(source, self.path)
-        self.size, self.sha256 = size, digest
+    def overwrite(self, data: bytes) -> None:
+        """Replace the content (e.g. by a rewritten Part 10 file), in place and still locked."""
+        os.ftruncate(self.fd, 0)
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self.fd, data[written:], written)
+        os.fdatasync(self.fd)
+        self.size, self.sha256 = len(data), hashlib.sha256(data).hexdigest()
 
     def link_to(self, final: Path, files_root: Path) -> bool:
         """Hard-link this file to ``final`` (step 3).  False if ``final`` already exists."""

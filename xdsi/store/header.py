@@ -10,13 +10,14 @@ attributes imply (PS3.5 §8.1.1, PS3.3 C.7.6.3).
 
 Input without a PS3.10 §7.1 header (no ``DICM`` at offset 128) is accepted only as a raw data set
 that pydicom reads with ``force=True`` *and* that carries SOP Class and SOP Instance UIDs;
-:func:`write_part10` then writes it out as a proper Part 10 file with file meta information, so
+:func:`part10_bytes` then writes it out as a proper Part 10 file with file meta information, so
 that everything in the store is Part 10 (byte identity holds for Part 10 input only).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -65,7 +66,7 @@ class Header:
     study_description: str = ""
     series_description: str = ""
     needs_part10: bool = field(default=False, compare=False)
-    """True for a raw data set: the caller must store :func:`write_part10`'s output instead."""
+    """True for a raw data set: the caller must store :func:`part10_bytes`' output instead."""
 
     def columns(self) -> dict[str, Any]:
         """Values for the ``instance`` table (names as in :class:`~xdsi.store.schema.Instance`)."""
@@ -127,15 +128,21 @@ def _read_raw(fp: Any, size: int) -> tuple[Header, Dataset]:
     return Header(**(header.columns() | {"needs_part10": True})), ds
 
 
-def write_part10(ds: Dataset, header: Header, dest: Path) -> None:
-    """Write a raw data set as a Part 10 file with file meta information (PS3.10 §7.1)."""
+def part10_bytes(ds: Dataset, header: Header) -> bytes:
+    """A raw data set as a Part 10 file with file meta information (PS3.10 §7.1).
+
+    In memory: the raw data set was read whole anyway (nothing deferred), and the bytes go into
+    the caller's locked temp file.
+    """
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(header.sop_class_uid)
     meta.MediaStorageSOPInstanceUID = UID(header.sop_instance_uid)
     meta.TransferSyntaxUID = UID(header.transfer_syntax_uid)
     ds.file_meta = meta
     # enforce_file_format fills in the version and implementation UID of the meta group.
-    ds.save_as(dest, enforce_file_format=True)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def _verify_complete(ds: Dataset, end: int, size: int, ts: str) -> None:

@@ -34,7 +34,7 @@ from xdsi.config import DuplicatePolicy
 from xdsi.errors import StoreError
 from xdsi.store import files
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
-from xdsi.store.header import Header, read_header, write_part10
+from xdsi.store.header import Header, part10_bytes, read_header
 from xdsi.store.schema import SCHEMA_VERSION, Base, Instance, SchemaInfo
 
 log = logging.getLogger(__name__)
@@ -265,13 +265,7 @@ class SqlFileStore:
         try:
             header, raw_dataset = read_header(temp.path, temp.size)
             if raw_dataset is not None:
-                rewritten = temp.path.with_suffix(".p10")
-                try:
-                    write_part10(raw_dataset, header, rewritten)
-                    temp.replace_content(rewritten)
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        rewritten.unlink()
+                temp.overwrite(part10_bytes(raw_dataset, header))
             return self._commit(temp, header)
         finally:
             temp.close()
