@@ -192,7 +192,7 @@ def test_matches_dcm2xml_utf8(path: Path) -> None:
     assert ds is not None
     theirs = _dcm2xml(path, "+U8")
     if theirs is None:
-        pytest.skip("dcm2xml rejects it (its iconv lacks ISO 2022 IR 87)")
+        pytest.skip("dcm2xml rejects it (e.g. its iconv lacks ISO 2022 IR 87)")
     _assert_same(path, compare(_ours(ds), _theirs(theirs), ignore_charset=True))
 
 
