@@ -26,12 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from xdsi.intake.importer import DEFAULT_WORKERS
+
 GOAL_RATE = 250.0
 GOAL_RSS_MB = 200.0
 REPO = Path(__file__).resolve().parents[2]
 
 
-def child(source: Path, data_dir: Path, database_url: str, profile: bool) -> None:
+def child(source: Path, data_dir: Path, database_url: str, profile: bool, jobs: int) -> None:
     """Import ``source`` into a new store and print one JSON line of figures."""
     from xdsi.intake.importer import Outcome, import_paths
     from xdsi.store import SqlFileStore
@@ -43,10 +45,10 @@ def child(source: Path, data_dir: Path, database_url: str, profile: bool) -> Non
         import pstats
 
         profiler = cProfile.Profile()
-        summary = profiler.runcall(import_paths, store, [source])
+        summary = profiler.runcall(import_paths, store, [source], None, jobs)
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     else:
-        summary = import_paths(store, [source])
+        summary = import_paths(store, [source], workers=jobs)
     elapsed = time.perf_counter() - start
     store.close()
     print(
@@ -60,16 +62,19 @@ def child(source: Path, data_dir: Path, database_url: str, profile: bool) -> Non
     )
 
 
-def run_child(source: Path, data_dir: Path, database_url: str, profile: bool) -> dict[str, float]:
+def run_child(source: Path, data_dir: Path, url: str, args: argparse.Namespace) -> dict[str, float]:
     command = [
         sys.executable,
         "-m",
         "tests.benchmarks.bench_import",
+        "--jobs",
+        str(args.jobs),
         "--child",
         str(source),
         str(data_dir),
-        database_url,
+        url,
     ]
+    profile = args.profile
     if profile:
         command.append("--profile")
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE)
@@ -110,11 +115,12 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=2)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the import (stderr)")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_WORKERS, help="concurrent puts")
     parser.add_argument("--child", nargs=3, metavar=("SOURCE", "DATA_DIR", "URL"))
     args = parser.parse_args()
     if args.child:
         source, data_dir, url = args.child
-        child(Path(source), Path(data_dir), url, args.profile)
+        child(Path(source), Path(data_dir), url, args.profile, args.jobs)
         return
 
     from tests.benchmarks.studygen import generate_ct_study
@@ -127,7 +133,7 @@ def main() -> None:
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         print(f"generated {len(paths)} instances, {megabytes:.0f} MB, in "
               f"{time.perf_counter() - start:.1f} s")
-        report("sqlite", run_child(source, work / "sqlite", "", args.profile), args.n, megabytes)
+        report("sqlite", run_child(source, work / "sqlite", "", args), args.n, megabytes)
         if not args.no_postgres:
             _postgres(source, work, args, megabytes)
     finally:
@@ -144,7 +150,7 @@ def _postgres(source: Path, work: Path, args: argparse.Namespace, megabytes: flo
     cluster = start_cluster(bindir, _free_port(), durable=True)
     try:
         url = cluster.create_database("xdsi_bench")
-        report("postgresql", run_child(source, work / "pg", url, args.profile), args.n, megabytes)
+        report("postgresql", run_child(source, work / "pg", url, args), args.n, megabytes)
     finally:
         stop_cluster(cluster)
 

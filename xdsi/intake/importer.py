@@ -20,7 +20,8 @@ from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
 from xdsi.store.base import PutStatus, Store
 
 DICOMDIR_NAME: Final = "DICOMDIR"
-DEFAULT_WORKERS: Final = 4
+DEFAULT_WORKERS: Final = 8
+"""Concurrent puts of an import: enough to keep the disk busy while others hash and parse."""
 
 
 class Outcome(enum.Enum):
