@@ -38,8 +38,6 @@ from xdsi.imaging.transcode import (
     transcode_iter,
 )
 
-pytestmark = pytest.mark.peers
-
 LOSSLESS_TARGETS = (
     ns.TS_EXPLICIT_VR_LE,
     ns.TS_IMPLICIT_VR_LE,
@@ -199,6 +197,7 @@ def _matrix() -> Iterator[tuple[str, str]]:
 # --- the matrix: every source x every target ----------------------------------------------------
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize(("name", "target"), list(_matrix()))
 def test_transcode_matrix(name: str, target: str, tmp_path: Path) -> None:
     path = IMAGE_SOURCES[name]
@@ -244,6 +243,7 @@ def test_transcode_matrix(name: str, target: str, tmp_path: Path) -> None:
         assert error.mean() < 0.02 * (2 ** int(source.BitsStored))
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize("name", list(NON_IMAGE_SOURCES))
 @pytest.mark.parametrize("target", TARGETS)
 def test_objects_without_pixel_data_take_any_listed_syntax(
@@ -373,6 +373,7 @@ def _ybr_full(ds: Dataset) -> None:
 COMPRESSED_LOSSLESS = tuple(ts for ts in LOSSLESS_TARGETS if ts not in NATIVE_SYNTAXES)
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize("target", COMPRESSED_LOSSLESS)
 @pytest.mark.parametrize(
     ("name", "build"), [("mr_small_explicit", _signed_12_bit), ("sc_rgb", _ybr_full)]
@@ -390,6 +391,7 @@ def test_signed_12_bit_and_ybr_full_round_trip(
     np.testing.assert_array_equal(dcmtk_decode(out, tmp_path), pixel_array(source, raw=True))
 
 
+@pytest.mark.peers
 def test_ybr_full_to_jpeg_baseline_is_converted_not_mislabelled(tmp_path: Path) -> None:
     path = _synthetic(tmp_path, "sc_rgb", _ybr_full)
     out = tmp_path / "out.dcm"
@@ -426,6 +428,7 @@ def test_more_than_8_bits_is_refused_for_jpeg_baseline_not_rescaled() -> None:
     assert choose_transfer_syntax(ns.TS_EXPLICIT_VR_LE, listed, emri) == ns.TS_JPEG_EXTENDED
 
 
+@pytest.mark.peers
 @pytest.mark.parametrize("target", LOSSY_TARGETS)
 def test_eight_bit_monochrome_lossy(target: str, tmp_path: Path) -> None:
     path = _eight_bit_monochrome(tmp_path)
@@ -443,6 +446,7 @@ def test_eight_bit_monochrome_lossy(target: str, tmp_path: Path) -> None:
     assert error.mean() < 3
 
 
+@pytest.mark.peers
 def test_colour_jpeg_baseline_is_ybr_full_422(tmp_path: Path) -> None:
     out = tmp_path / "rgb.dcm"
     out.write_bytes(transcode(IMAGE_SOURCES["sc_rgb"], ns.TS_JPEG_BASELINE))
@@ -515,12 +519,14 @@ def test_truncated_stored_data_is_a_processing_failure(
     assert corrupt.read_bytes() == stored
 
 
+@pytest.mark.filterwarnings("ignore:End of file reached:UserWarning")
 def test_pydicom_data_too_short_j2k_is_a_processing_failure() -> None:
     path = pydicom_file("emri_small_jpeg_2k_lossless_too_short.dcm")
     with pytest.raises(ProcessingFailure):
         transcode(path, ns.TS_EXPLICIT_VR_LE)
 
 
+@pytest.mark.filterwarnings("ignore:End of file reached:UserWarning")
 def test_not_dicom_is_a_processing_failure(tmp_path: Path) -> None:
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"\x00" * 128 + b"DICM" + b"\xff" * 40)
@@ -545,6 +551,7 @@ def test_stored_syntax_returns_the_stored_bytes() -> None:
     assert transcode(path, ns.TS_JPEG_LS_LOSSLESS) == path.read_bytes()
 
 
+@pytest.mark.peers
 def test_chain_through_every_lossless_syntax_is_exact(tmp_path: Path) -> None:
     path = IMAGE_SOURCES["emri_explicit_multiframe"]
     original = pixel_array(path)
@@ -564,6 +571,7 @@ def test_transcode_iter_yields_the_same_bytes_in_chunks() -> None:
     assert b"".join(chunks) == transcode(path, ns.TS_RLE)
 
 
+@pytest.mark.peers
 def test_file_object_source(tmp_path: Path) -> None:
     with IMAGE_SOURCES["sc_rgb_rle"].open("rb") as fh:
         data = transcode(fh, ns.TS_EXPLICIT_VR_LE)
