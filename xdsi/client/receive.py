@@ -58,15 +58,16 @@ class _Spooled:
 
     path: Path
     size: int
-    sha256: str
+    sha256: str | None
 
 
 class _Saver:
     """Writes document bytes into ``out_dir``: temporary file first, then an atomic rename."""
 
-    def __init__(self, out_dir: Path, on_document: DocumentCallback | None) -> None:
+    def __init__(self, out_dir: Path, on_document: DocumentCallback | None, digest: bool) -> None:
         self.out_dir = out_dir
         self.on_document = on_document
+        self.digest = digest
         self.saved: dict[int, SavedDocument] = {}
         self._names: set[str] = set()
         self._temporary: set[Path] = set()
@@ -76,18 +77,19 @@ class _Saver:
         fd, name = tempfile.mkstemp(dir=self.out_dir, prefix=".xdsi-", suffix=".part")
         path = Path(name)
         self._temporary.add(path)
-        digest = hashlib.sha256()
+        digest = hashlib.sha256() if self.digest else None
         size = 0
         try:
             with os.fdopen(fd, "wb") as fh:
                 for chunk in chunks:
                     fh.write(chunk)
-                    digest.update(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
                     size += len(chunk)
         except BaseException:
             self.discard(path)
             raise
-        return _Spooled(path, size, digest.hexdigest())
+        return _Spooled(path, size, None if digest is None else digest.hexdigest())
 
     def place(self, index: int, entry: DocumentEntry, spooled: _Spooled, *, keep: bool) -> None:
         """Give the spooled part of document ``index`` its final name (copy when ``keep``, for a
@@ -147,6 +149,7 @@ def read_response(
     out_dir: Path,
     *,
     on_document: DocumentCallback | None = None,
+    digest: bool = False,
     max_root_bytes: int = MAX_ROOT_BYTES,
     max_inline_bytes: int = MAX_INLINE_BYTES,
 ) -> RetrieveResult:
@@ -162,6 +165,9 @@ def read_response(
         Existing directory the documents are written to, named ``<DocumentUniqueId>.dcm``.
     on_document:
         Called for each document as soon as its file is complete.
+    digest:
+        Compute each document's SHA-256 while writing it.  Off by default: on the 2-core
+        reference machine hashing ran at ~140 MB/s and took over half of a 256 MiB retrieve.
 
     Raises
     ------
@@ -170,7 +176,7 @@ def read_response(
     MalformedResponse
         The response is truncated, not SOAP, or references parts that are missing.
     """
-    saver = _Saver(out_dir, on_document)
+    saver = _Saver(out_dir, on_document, digest)
     try:
         if media_type(content_type) == ns.MEDIA_MULTIPART_RELATED:
             envelope = _read_multipart(content_type or "", chunks, saver, max_root_bytes)

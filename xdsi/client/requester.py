@@ -195,8 +195,11 @@ class Requester:
         out_dir: Path,
         *,
         on_document: DocumentCallback | None = None,
+        digest: bool = False,
     ) -> RetrieveResult:
         """Send RAD-69 and stream the documents into ``out_dir`` (byte-exact, bounded memory).
+
+        ``on_document`` is called as each file is complete; ``digest`` adds SHA-256 values.
 
         Raises
         ------
@@ -238,6 +241,7 @@ class Requester:
                     response.iter_content(CHUNK_SIZE),
                     out_dir,
                     on_document=on_document,
+                    digest=digest,
                 )
             except requests.RequestException as exc:
                 # urllib3 reports a connection cut mid-body (chunked or Content-Length) here.

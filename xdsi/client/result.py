@@ -14,6 +14,7 @@ class SavedDocument:
 
     The identifiers are the echo of the request (PS3.18 2017b §6.4.1.2.1); ``size`` and
     ``sha256`` describe the bytes as written, which are exactly the bytes of the MIME part.
+    ``sha256`` is ``None`` unless a digest was asked for.
     """
 
     document_unique_id: str
@@ -22,7 +23,7 @@ class SavedDocument:
     mime_type: str
     path: Path
     size: int
-    sha256: str
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
