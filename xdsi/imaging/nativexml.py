@@ -51,6 +51,7 @@ deferred values) goes through pydicom's own conversion.
 from __future__ import annotations
 
 import base64
+import codecs
 import enum
 import logging
 import re
@@ -115,8 +116,7 @@ _TEXT_STRIP_BOTH: Final = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "SH", "TM", "UI"}
 )
 """Text VRs where leading spaces are insignificant too (PS3.5 Table 6.2-1); UI pads with NUL."""
-_TEXT_MULTI: Final = _TEXT_STRIP_BOTH | {"UC"}
-_TEXT_VRS: Final = _TEXT_SINGLE | _TEXT_MULTI | {"PN"}
+_TEXT_VRS: Final = _TEXT_SINGLE | _TEXT_STRIP_BOTH | {"UC", "PN"}
 _BINARY_FORMATS: Final = {
     "US": "H",
     "SS": "h",
@@ -146,13 +146,12 @@ _AMBIGUOUS_FALLBACK: Final = {
 _VALID_VRS: Final = _TEXT_VRS | BULK_VRS | set(_BINARY_FORMATS) | {"SQ"}
 
 _STATELESS_CODECS: Final = frozenset(
-    {"iso8859", "latin_1", "iso_ir_6", "ascii", "utf_8"}
-    | {f"iso8859_{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 15)}
-    | {"iso_8859_1", "tis_620", "koi8_r", "cp1252"}
+    {f"iso8859-{n}" for n in range(1, 17)} | {"ascii", "utf-8", "tis-620", "koi8-r", "cp1252"}
 )
-"""Python codecs for which decoding the whole Value Field and then splitting on ``\\`` is safe:
-single-byte, or UTF-8 (whose multi-byte sequences never contain 0x5C).  Everything else (ISO 2022
-code extensions, GB18030, GBK, Shift-JIS) goes through pydicom (PS3.5 §6.1.2.5.3, §6.2.1)."""
+"""Codecs (canonical ``codecs.lookup`` names) for which decoding a whole Value Field and then
+splitting on ``\\`` is safe: single-byte, or UTF-8 (whose multi-byte sequences never contain
+0x5C).  Everything else (ISO 2022 code extensions, GB18030, GBK, Shift-JIS) goes through pydicom
+(PS3.5 §6.1.2.5.3, §6.2.1)."""
 
 _KEYWORDS: dict[int, str | None] = {}
 """tag → PS3.6 keyword (``None`` when unknown), filled on first use: dictionary look-ups of repeater
@@ -321,15 +320,22 @@ def _encodings(terms: Sequence[str]) -> tuple[_Encodings, bool]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            codecs = tuple(convert_encodings(list(key)))
+            names = tuple(convert_encodings(list(key)))
         except LookupError:
-            codecs = ("iso8859",)
+            names = ("iso8859",)
             log.warning("unknown Specific Character Set %r: decoding as ISO 8859-1", key)
     for warning in caught:
         log.warning("Specific Character Set %r: %s", key, warning.message)
-    result = (codecs, len(codecs) == 1 and codecs[0] in _STATELESS_CODECS)
+    result = (names, len(names) == 1 and _canonical(names[0]) in _STATELESS_CODECS)
     _ENCODINGS_CACHE[key] = result
     return result
+
+
+def _canonical(codec: str) -> str:
+    try:
+        return codecs.lookup(codec).name
+    except LookupError:
+        return codec
 
 
 def _charset_terms(elem: DataElement | RawDataElement) -> list[str]:
@@ -451,9 +457,9 @@ class _Writer:
             terms = _charset_terms(charset)
             if any(terms):
                 encodings = _encodings(terms)
-        codecs, stateless = encodings
+        names, stateless = encodings
         creators: dict[int, str | None] = {}
-        codec = codecs[0]
+        codec = names[0]
         vr: str
         for tag, elem in sorted(zip(map(int, elements), elements.values(), strict=True)):
             group = tag >> 16
@@ -516,7 +522,7 @@ class _Writer:
                 out.append(f"{head}{vr}{tail}/>")
                 continue
             if isinstance(elem, RawDataElement) and not _raw_fast(elem, stateless):
-                items = _raw_sequence(elem, codecs) if elem.VR == "SQ" else None
+                items = _raw_sequence(elem, names) if elem.VR == "SQ" else None
                 if items is not None:
                     out.append(f"{head}SQ{tail}>")
                     for number, item in enumerate(items, start=1):
@@ -530,7 +536,7 @@ class _Writer:
                 vr = cast(str, elem.VR)  # _raw_fast checked that it is set
                 if tag == _PIXEL_DATA and elem.length == _UNDEFINED_LENGTH:
                     vr = "OB"  # encapsulated Pixel Data is OB whatever the file says (PS3.5 §A.4)
-                body = self._raw_content(elem, vr, codecs[0], (*path, tag))
+                body = self._raw_content(elem, vr, codec, (*path, tag))
             else:
                 vr = _AMBIGUOUS_FALLBACK.get(elem.VR, elem.VR)
                 if vr not in _VALID_VRS:
@@ -662,7 +668,7 @@ def bulk_uri_under(base: str) -> BulkUri:
     return uri
 
 
-def _raw_sequence(raw: RawDataElement, codecs: _Encodings) -> list[pydicom.Dataset] | None:
+def _raw_sequence(raw: RawDataElement, names: _Encodings) -> list[pydicom.Dataset] | None:
     """The items of a raw, defined-length sequence, or ``None`` to let pydicom convert it.
 
     ``pydicom.filereader.read_sequence`` parses the items without storing them back into the
@@ -676,7 +682,7 @@ def _raw_sequence(raw: RawDataElement, codecs: _Encodings) -> list[pydicom.Datas
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the fallback conversion reports them
             items: list[pydicom.Dataset] = list(
-                read_sequence(BytesIO(value), False, raw.is_little_endian, len(value), list(codecs))
+                read_sequence(BytesIO(value), False, raw.is_little_endian, len(value), list(names))
             )
     except Exception:  # malformed items: let pydicom's full conversion handle it
         return None
