@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib.util
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -313,9 +313,8 @@ ENCODERS: Final[Mapping[str, EncoderSpec]] = {
 def output_photometric(ts: str, photometric: str) -> str:
     """(0028,0004) of the encoded data for input of ``photometric``.
 
-    JPEG Baseline colour is YCbCr 4:2:2 after encoding (see :func:`_pillow_encode`); YBR_FULL
-    input is converted to RGB first by the caller.  Every other encoder keeps the value (pydicom
-    turns the JPEG 2000 colour transform off for RGB input).
+    JPEG Baseline colour is YCbCr 4:2:2 after encoding (see :func:`_pillow_encode`).  Every other
+    encoder keeps the value (JPEG 2000 is written without a multiple-component transform).
     """
     if ts == ns.TS_JPEG_BASELINE and photometric in ("RGB", "YBR_FULL"):
         return "YBR_FULL_422"
@@ -323,22 +322,19 @@ def output_photometric(ts: str, photometric: str) -> str:
 
 
 def unsupported_reason(ts: str, pixel: PixelDescription) -> str | None:
-    """Why ``ts`` cannot carry these pixels with the installed libraries; None when it can."""
+    """Why ``ts`` cannot carry these pixels with the installed libraries; None when it can.
+
+    ``pixel`` describes the data to encode; the PS3.5 profile is checked for the data as encoded
+    (:func:`output_photometric`).  JPEG Baseline takes RGB but not YBR_FULL colour input.
+    """
     spec = ENCODERS.get(ts)
     if spec is None:
         return f"xdsi has no encoder for transfer syntax {ts}"
     if spec.backend() is None:
         packages = " or ".join(b.package for b in spec.backends)
         return f"the encoder for {ts} is not installed: install {packages}"
-    out = PixelDescription(
-        pixel.rows,
-        pixel.columns,
-        pixel.samples_per_pixel,
-        pixel.bits_allocated,
-        pixel.bits_stored,
-        pixel.pixel_representation,
-        output_photometric(ts, pixel.photometric_interpretation),
-        pixel.number_of_frames,
+    out = replace(
+        pixel, photometric_interpretation=output_photometric(ts, pixel.photometric_interpretation)
     )
     for pi, spp, signs, allocated, stored in ENCODING_PROFILES[UID(spec.profile_syntax)]:
         if (
@@ -367,7 +363,8 @@ def encode_frames(
 ) -> list[bytes]:
     """Encode every frame of ``frames`` (shape: frames, rows, columns[, samples]) in ``ts``.
 
-    ``pixel`` describes the output (use :func:`output_photometric`).  Raises ``ValueError`` when
+    ``pixel`` describes the input, as for :func:`unsupported_reason`; the caller sets
+    (0028,0004) to :func:`output_photometric`.  Raises ``ValueError`` when
     :func:`unsupported_reason` has a reason, ``RuntimeError`` when the library fails.
     """
     reason = unsupported_reason(ts, pixel)

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -258,7 +259,7 @@ def _decoded(pixel: PixelDescription, stored: str) -> PixelDescription:
     pi = pixel.photometric_interpretation
     # JPEG DCT colour is decoded to RGB (see _decode); the JPEG 2000 decoders undo the ICT/RCT.
     if (stored in _JPEG_DCT and pi.startswith("YBR")) or pi in ("YBR_ICT", "YBR_RCT"):
-        return _with_photometric(pixel, "RGB")
+        return replace(pixel, photometric_interpretation="RGB")
     return pixel
 
 
@@ -392,12 +393,9 @@ def _encode(ds: Dataset, target: str, quality: int) -> None:
     if pixel.photometric_interpretation == "YBR_FULL" and target == ns.TS_JPEG_BASELINE:
         # Pillow's encoder takes RGB; this conversion rounds, in a step that is lossy anyway.
         array = convert_color_space(array, "YBR_FULL", "RGB", per_frame=True)
-        pixel = _with_photometric(pixel, "RGB")
-    out = _with_photometric(
-        pixel, codecs.output_photometric(target, pixel.photometric_interpretation)
-    )
+        pixel = replace(pixel, photometric_interpretation="RGB")
     try:
-        frames = codecs.encode_frames(array, out, target, quality=quality)
+        frames = codecs.encode_frames(array, pixel, target, quality=quality)
     except ValueError as exc:
         raise TransferSyntaxUnavailable(f"{_describe(ds)}: {exc}") from exc
     except Exception as exc:  # an encoder library failing on valid input
@@ -415,7 +413,9 @@ def _encode(ds: Dataset, target: str, quality: int) -> None:
     element = ds["PixelData"]
     element.VR = VR.OB
     element.is_undefined_length = True
-    ds.PhotometricInterpretation = out.photometric_interpretation
+    ds.PhotometricInterpretation = codecs.output_photometric(
+        target, pixel.photometric_interpretation
+    )
     if pixel.samples_per_pixel > 1:
         ds.PlanarConfiguration = 0  # PS3.5 §8.2: interleaved for every encapsulated syntax
     method = codecs.ENCODERS[target].lossy_method
@@ -439,19 +439,6 @@ def _as_list(value: object) -> list[object]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         return [value]
     return list(value)
-
-
-def _with_photometric(pixel: PixelDescription, photometric: str) -> PixelDescription:
-    return PixelDescription(
-        pixel.rows,
-        pixel.columns,
-        pixel.samples_per_pixel,
-        pixel.bits_allocated,
-        pixel.bits_stored,
-        pixel.pixel_representation,
-        photometric,
-        pixel.number_of_frames,
-    )
 
 
 _WORD_VRS: Final[dict[str, str]] = {"OW": "u2", "OL": "u4", "OF": "u4", "OD": "u8", "OV": "u8"}
