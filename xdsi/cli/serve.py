@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 SAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "samples" / "dicom"
 DEMO_STUDY_DIR = "ct"
 """The sample study the printed command retrieves (patient DEMO001, several series)."""
+DEMO_MANIFEST = SAMPLES_DIR / "manifests" / "ct_study_kos.dcm"
+"""Its KOS manifest: ``xdsi retrieve`` takes the instances to ask for from it."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,21 +53,27 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def import_samples(store: Store, samples: Path = SAMPLES_DIR) -> str | None:
-    """Put every sample instance into ``store`` (duplicates are kept as they are); return the
-    Study Instance UID of the demo study."""
-    demo_study: str | None = None
-    from xdsi.errors import StoreError
+    """Import every sample instance into ``store`` with the ``xdsi import`` logic (instances
+    already there are kept as they are); return the Study Instance UID of the demo study."""
+    from xdsi.intake.importer import import_paths
 
-    for path in sorted(samples.rglob("*.dcm")):
-        try:
-            result = store.put(path)
-        except StoreError as exc:
-            log.warning("sample %s not imported: %s", path, exc)
-            continue
-        log.info("%s: %s", path.relative_to(samples), result.status.value)
-        if demo_study is None and path.relative_to(samples).parts[0] == DEMO_STUDY_DIR:
-            demo_study = result.record.study_instance_uid
-    return demo_study
+    summary = import_paths(store, [samples], workers=1)
+    log.info("demo samples: %s", summary.line())
+    demo_dir = samples / DEMO_STUDY_DIR
+    for path in sorted(demo_dir.rglob("*.dcm")):
+        record = store.get(_sop_instance_uid(path))
+        if record is not None:
+            return record.study_instance_uid
+    return None
+
+
+def _sop_instance_uid(path: Path) -> str:
+    from pydicom import dcmread
+
+    with path.open("rb") as fh:
+        return str(
+            dcmread(fh, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
+        )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,7 +114,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 "Try:\n  xdsi retrieve"
                 f" --endpoint {url} --repository-id {settings.repository_unique_id}"
-                f" --study {demo_study} --out ./xdsi-demo-retrieved"
+                f" --study {demo_study} --kos {DEMO_MANIFEST} --out ./xdsi-demo-retrieved"
             )
         sys.stdout.flush()
         try:
