@@ -159,7 +159,8 @@ class InvalidManifest(ClientError):
 
 
 class InvalidRequest(ClientError):
-    """The request cannot be built: its values do not fit the WSDL's types (e.g. no documents)."""
+    """The request cannot be built: values that do not fit the WSDL's types (e.g. no documents),
+    or a WSDL without the RAD-69 operation."""
 
 
 class TransportFailure(ClientError):

@@ -213,3 +213,20 @@ def test_transport_error_exit_1_one_line(
     assert err.startswith(f"xdsi retrieve: cannot reach {endpoint}")
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("wsdl", ["README.md", "wsdl/wsdl/XCA-I-RespondingGateway.wsdl", "nope"])
+def test_unusable_wsdl_exit_1_one_line(
+    wsdl: str, kos_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = kos_path.parents[3] / wsdl
+    code, stdout, err = run_cli(
+        ["--endpoint", "http://127.0.0.1:9/x", "--kos", str(kos_path), "--wsdl", str(path),
+         "--out", str(tmp_path)],
+        capsys,
+    )  # fmt: skip
+    assert code == 1
+    assert stdout == ""
+    assert err.startswith("xdsi retrieve: ")
+    assert str(path) in err
+    assert err.count("\n") == 1

@@ -26,6 +26,7 @@ from typing import Any, Final
 import requests
 import zeep
 from lxml import etree
+from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import ValidationError
 from zeep.plugins import Plugin
 from zeep.wsdl.utils import etree_to_string
@@ -167,10 +168,15 @@ class Requester:
                 # No DTDs in WSDL/XSD or messages, no entity expansion (design note 14).
                 settings=zeep.Settings(forbid_dtd=True, forbid_entities=True),
             )
+            self.service = self.client.create_service(BINDING, endpoint)  # type: ignore[no-untyped-call]
+            operation = self.client.wsdl.bindings[BINDING].get(OPERATION)  # type: ignore[no-untyped-call]
         except (OSError, requests.RequestException) as exc:
             raise TransportFailure(f"cannot load the WSDL {wsdl or DEFAULT_WSDL}: {exc}") from exc
-        self.service = self.client.create_service(BINDING, endpoint)  # type: ignore[no-untyped-call]
-        operation = self.client.wsdl.bindings[BINDING].get(OPERATION)  # type: ignore[no-untyped-call]
+        except (ZeepError, KeyError, ValueError) as exc:
+            # Not XML, or a WSDL without the RAD-69 binding/operation (zeep: KeyError/ValueError).
+            raise InvalidRequest(
+                f"{wsdl or DEFAULT_WSDL} is not the RAD-69 Imaging Document Source WSDL: {exc}"
+            ) from exc
         self.action: str = operation.abstract.wsa_action or operation.soapaction
 
     def envelope(self, request: RetrieveImagingDocumentSetRequest) -> bytes:
