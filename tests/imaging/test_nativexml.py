@@ -459,11 +459,17 @@ def test_bulk_modes_and_paths(schema: etree.RelaxNG) -> None:
         to_native_xml(ds, bulk=BulkDataMode.URI)
 
 
-def test_omit_does_not_read_deferred_pixel_data(sample_files: list[Path]) -> None:
-    path = next(p for p in sample_files if p.name == "ct_small.dcm")
-    ds = pydicom.dcmread(path, defer_size=1024)
+@pytest.mark.parametrize(
+    ("name", "vr"),
+    [("ct_small.dcm", "OW"), ("mr_small_jpegls.dcm", "OB"), ("MR_small_implicit.dcm", "OW")],
+)
+def test_omit_does_not_read_deferred_pixel_data(name: str, vr: str) -> None:
+    """OMIT writes Pixel Data with its VR (OB when encapsulated, OW in implicit VR) unread."""
+    found = sorted(SAMPLES.rglob(name)) or [Path(get_testdata_file(name) or name)]
+    ds = pydicom.dcmread(found[0], defer_size=1024)
     root = to_native_xml(ds)
-    assert len(_attribute(root, "7FE00010")) == 0
+    pixel = _attribute(root, "7FE00010")
+    assert len(pixel) == 0 and pixel.get("vr") == vr
     assert ds.get_item(0x7FE00010, keep_deferred=True).value is None, "value was read"
 
 

@@ -1,10 +1,13 @@
 """Write a pydicom data set as a PS3.19 Native DICOM Model XML Infoset (PS3.19 Annex A.1).
 
 No maintained PyPI package writes this model (``../shared/docs/libraries.md`` §5: pydicom has only
-DICOM JSON), so this module builds the tree itself with lxml.  dcmtk's ``dcm2xml -nat +Xn`` is the
-test oracle.  The metadata transaction (PS3.18 2017b §6.4.3.2: "convert the non-pixel data ... into
-an XML encoded form", then apply the XPath) calls :func:`to_native_xml` and evaluates XPath on the
-returned root.
+DICOM JSON), so this module writes it: as escaped text, parsed once by libxml2 into the lxml tree
+that :func:`to_native_xml` returns (see "serialisation" below for why not ``SubElement``).  dcmtk's
+``dcm2xml -nat +Xn`` is the test oracle.  The metadata transaction (PS3.18 2017b §6.4.3.2: "convert
+the non-pixel data ... into an XML encoded form", then apply the XPath) evaluates its XPath on the
+returned root.  Two XPath facts for it: the document carries a default namespace, so expressions
+need a prefix bound to :data:`xdsi.ns.NATIVE_DICOM`; and lxml answers ``[]`` for ``"/"`` (it
+cannot return the document node), which PS3.18 defines as "all of the metadata".
 
 Decisions, with the text they rest on (PS3.19 Table A.1.5-1/-2 and the RELAX NG of §A.1.6):
 
@@ -21,11 +24,15 @@ Decisions, with the text they rest on (PS3.19 Table A.1.5-1/-2 and the RELAX NG 
   anyway and loses it; we prefer a faithful tag to a misleading one).  Private elements get no
   ``keyword``: keywords are PS3.6 ones and private dictionaries define none ("Required unless the
   DICOM Data Element is unknown to the host").
+* **VR**: as read; a UN element of a tag the PS3.6 dictionary knows gets the dictionary VR and
+  decoded values (pydicom's rule; PS3.19 ``vr``: "as ... specified for this Data Element in
+  PS3.6"; dcm2xml keeps UN).  Encapsulated Pixel Data is OB whatever the file says (PS3.5 §A.4).
 * **Values**: one ``Value@number`` per value, 1-based, empty values keep their position; zero-length
-  elements get no child.  Text is decoded through the data set's (or enclosing data set's)
-  Specific Character Set and written as Unicode; trailing padding (space, NUL) is removed, and
-  leading spaces for the VRs where PS3.5 Table 6.2-1 calls them insignificant.  DS and IS keep
-  their stored text; FL and FD are written in the shortest form that round-trips (float32 /
+  elements get no child, nor do single values that are only padding or a PN without any component
+  (VM 0, as pydicom and dcm2xml read them). Text is decoded through the data set's (or enclosing
+  data set's) Specific Character Set and written as Unicode; trailing padding (space, NUL) is
+  removed, and leading spaces for the VRs where PS3.5 Table 6.2-1 calls them insignificant. DS and
+  IS keep their stored text; FL and FD are written in the shortest form that round-trips (float32 /
   float64); AT as 8 upper-case hex digits.
 * **PN**: ``PersonName@number`` with ``Alphabetic``/``Ideographic``/``Phonetic`` groups and the five
   components, each written only when present (PS3.5 §6.2.1).
@@ -40,7 +47,10 @@ Decisions, with the text they rest on (PS3.19 Table A.1.5-1/-2 and the RELAX NG 
   controls, U+FFFE/U+FFFF, lone surrogates; XML 1.0 §2.2) are replaced by U+FFFD, because XML 1.0
   cannot carry them even as character references; odd-length binary values are truncated to whole
   values with a warning; an element pydicom cannot convert is written as ``UN`` bulk data.
-* Sequences nested to any depth are written with an explicit work list, not recursion.
+* Sequences nested to any depth are written with an explicit stack of generators, not recursion.
+  libxml2 builds trees of at most 2048 levels (about 1,000 nested sequences): deeper input makes
+  :func:`to_native_xml` raise :class:`~xdsi.errors.ProcessingFailure` (PS3.18 ``0014``), while
+  :func:`to_native_xml_bytes` writes it.
 
 The writer reads ``RawDataElement`` values straight from the bytes for the common cases (explicit
 VR, stateless character sets), which is several times faster than letting pydicom convert every
@@ -448,9 +458,9 @@ class _Writer:
     ) -> _Frame:
         out = self.out
         # ``_dict`` is pydicom's tag → element map.  Reading it directly keeps raw elements raw
-        # and avoids ``Dataset.elements()``, which re-parses every key through ``Tag()``; keys
-        # become plain ints so that sorting does not call BaseTag's Python-level comparisons.
-        # BaseTag subclasses int, so the map can be read with plain-int keys.
+        # and avoids ``Dataset.elements()``, which re-parses every key through ``Tag()``.  Keys
+        # are BaseTag, an int subclass: they are read with plain ints and sorted as plain ints,
+        # which spares BaseTag's Python-level comparisons.
         elements = cast("Mapping[int, DataElement | RawDataElement]", ds._dict)
         charset = elements.get(0x00080005)
         if charset is not None:
@@ -512,15 +522,16 @@ class _Writer:
                 keyword = _keyword(tag)
                 if keyword:
                     tail = f'" keyword="{keyword}"'
-            if (
-                isinstance(elem, RawDataElement)
-                and elem.VR in _OMITTABLE
-                and self.bulk is BulkDataMode.OMIT
-            ):
-                # Nothing of the value is written: never read a deferred value (Pixel Data).
-                vr = "OB" if tag == _PIXEL_DATA and elem.length == _UNDEFINED_LENGTH else elem.VR
-                out.append(f"{head}{vr}{tail}/>")
-                continue
+            if isinstance(elem, RawDataElement) and self.bulk is BulkDataMode.OMIT:
+                # Nothing of a bulk value is written: never read it (a deferred Pixel Data stays
+                # on disk).  Implicit VR Pixel Data is OW (PS3.5 §A.1), encapsulated OB (§A.4).
+                omitted = elem.VR
+                if tag == _PIXEL_DATA:
+                    undefined = elem.length == _UNDEFINED_LENGTH
+                    omitted = "OB" if undefined else (omitted or "OW")
+                if omitted in _OMITTABLE:
+                    out.append(f"{head}{omitted}{tail}/>")
+                    continue
             if isinstance(elem, RawDataElement) and not _raw_fast(elem, stateless):
                 items = _raw_sequence(elem, names) if elem.VR == "SQ" else None
                 if items is not None:
