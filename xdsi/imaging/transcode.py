@@ -2,9 +2,8 @@
 
 The consumer lists the transfer syntaxes it accepts; "the pixel data shall be encoded using one
 of the DICOM transfer syntaxes included in the request or an error status shall be returned"
-(RAD69-005).
-No texts define an order of preference, so xdsi reads the list as the consumer's preference order
-(the reading Sequoia test rig_2018-5422b assumes).
+(RAD69-005).  No text defines an order of preference, so xdsi reads the list as the consumer's
+preference order (the reading Sequoia test rig_2018-5422b assumes).
 
 Choice rule (conformance statement)
 -----------------------------------
@@ -38,10 +37,11 @@ What "can be produced" means:
   Explicit VR Big Endian and JPIP are never produced.
 * The stored data must be decodable (:func:`can_decode`).
 
-Transcoding keeps the SOP Instance UID and every non-pixel attribute, except the ones a
-re-encoding step must change: Photometric Interpretation and Planar Configuration where the codec
-needs them, and, for a lossy result, Lossy Image Compression (0028,2110) = ``01`` with the step
-appended to Lossy Image Compression Ratio (0028,2112) and Method (0028,2114) (PS3.3 C.7.6.1.1.5).
+Transcoding keeps the SOP Instance UID (the consumer asked for that instance, by that UID) and
+every non-pixel attribute, except the ones a re-encoding step must change: Photometric
+Interpretation and Planar Configuration where the codec needs them, and, for a lossy result, Lossy
+Image Compression (0028,2110) = ``01`` with the step appended to Lossy Image Compression Ratio
+(0028,2112) and Method (0028,2114) (PS3.3 C.7.6.1.1.5).
 Lossy JPEG colour (YBR_FULL_422) is decoded to RGB, as by pydicom's and dcmtk's decoders.  Those
 libraries' JPEG decoders apply the JFIF colour transform themselves.
 
