@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-import rnc2rng
+import rnc2rng  # type: ignore[import-untyped]
 from lxml import etree
 from pydicom.data import get_charset_files, get_testdata_file, get_testdata_files
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from tests.conftest import REPO, SAMPLES, need_program
 from tests.imaging.nativecompare import Attribute, compare, parse
@@ -138,10 +139,10 @@ def _valid(schema: etree.RelaxNG, root: etree._Element) -> None:
 def _part10(elements: bytes, *, explicit: bool = True) -> bytes:
     """A Part 10 file around hand-written data set bytes (for values pydicom refuses to write)."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
     meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian if explicit else "1.2.840.10008.1.2"
-    buffer = io.BytesIO()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
+    buffer = DicomBytesIO()
     buffer.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(buffer, meta, enforce_standard=True)
     return buffer.getvalue() + elements
@@ -312,7 +313,10 @@ def test_every_vr(schema: etree.RelaxNG, tmp_path: Path) -> None:
     assert _texts(_attribute(root, "00204000")) == ["  line one\r\nline two"]
     assert _texts(_attribute(root, "00400441")) == [" lead kept"]
     fl = [float(t) for t in _texts(_attribute(root, "00189218"))]
-    assert np.array_equal(np.float32(fl), np.float32([-77.2040634, 1.1, 3.4028234663852886e38]))
+    assert np.array_equal(
+        np.array(fl, dtype=np.float32),
+        np.array([-77.2040634, 1.1, 3.4028234663852886e38], dtype=np.float32),
+    )
     assert [float(t) for t in _texts(_attribute(root, "00189219"))] == [
         862399761.11107898,
         0.1,
@@ -332,8 +336,8 @@ def test_every_vr(schema: etree.RelaxNG, tmp_path: Path) -> None:
     path = tmp_path / "every_vr.dcm"
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
+    ds.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3.4")
     ds.save_as(path, enforce_file_format=True)
     theirs = _dcm2xml(path, "+Eb")
     assert theirs is not None
