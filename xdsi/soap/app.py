@@ -212,7 +212,9 @@ class SoapApplication:
 
 
 def _too_large(limit: int) -> faults.SoapFault:
-    return faults.sender(f"the request is larger than the limit of {limit} bytes", status=413)
+    # A Sender fault with HTTP 400 (SOAP 1.2 Part 2 §7.5.1.2), not 413: JAX-WS RI and other SOAP
+    # stacks read a fault body only on 400/500 and would report a bare transport error instead.
+    return faults.sender(f"the request is larger than the limit of {limit} bytes")
 
 
 def _envelope_parts(
@@ -253,9 +255,7 @@ def _fault(
     start_response: StartResponse, fault: faults.SoapFault, relates_to: str | None
 ) -> list[bytes]:
     data = fault.to_envelope(relates_to)
-    status = {400: "400 Bad Request", 413: "413 Content Too Large"}.get(
-        fault.http_status, "500 Internal Server Error"
-    )
+    status = "400 Bad Request" if fault.http_status == 400 else "500 Internal Server Error"
     start_response(
         status, [("Content-Type", SOAP12_CONTENT_TYPE), ("Content-Length", str(len(data)))]
     )

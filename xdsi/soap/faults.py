@@ -75,8 +75,8 @@ class SoapFault(Exception):
 
     @property
     def http_status(self) -> int:
-        """SOAP 1.2 Part 2 §7.5.1.2: 400 Bad Request for Sender faults, else 500 (unless a more
-        precise status was given, e.g. 413 for an oversized request)."""
+        """SOAP 1.2 Part 2 §7.5.1.2: 400 Bad Request for Sender faults, else 500 (unless the
+        fault was raised with an explicit status)."""
         if self._status is not None:
             return self._status
         return 400 if self.code is FaultCode.SENDER else 500
