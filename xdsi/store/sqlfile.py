@@ -298,7 +298,9 @@ class SqlFileStore:
                         )
                 if not temp.path.name.endswith(files.INTENT_SUFFIX):
                     temp.mark_intent(rel_path)
-                    linked_by_us = self._link(temp, rel_path)
+                # Every round: a concurrent replacement may have unlinked a same-named file
+                # we relied on in an earlier round (it was then the indexed, old copy).
+                linked_by_us = self._link(temp, rel_path) or linked_by_us
                 try:
                     with self._sessions.begin() as session:
                         if existing is None:
@@ -329,18 +331,26 @@ class SqlFileStore:
                 self._unlink_unless_indexed(uid, rel_path)
 
     def _link(self, temp: files.TempFile, rel_path: str) -> bool:
-        """Link ``temp`` to its final name; True if we made the link, False if it was there.
+        """Link ``temp`` to its final name; True if we made the link now, False if it was there.
 
         An existing file of that name holds the same SOP instance with the same hash prefix: a
         concurrent writer of identical bytes, or the leftover of an interrupted one.  It is used
         as is once its full hash matches ours.
         """
         final = self.files_dir / rel_path
-        if temp.link_to(final, self.files_dir):
-            return True
-        if files.sha256_of(final) != (temp.size, temp.sha256):
-            raise StoreError(f"{final} exists with different content (hash prefix collision)")
-        return False
+        for _attempt in range(MAX_PUT_ATTEMPTS):
+            if files.same_file(temp.path, final):
+                return False  # linked in an earlier round
+            if temp.link_to(final, self.files_dir):
+                return True
+            try:
+                theirs = files.sha256_of(final)
+            except FileNotFoundError:
+                continue  # unlinked meanwhile (a replacement removed its old copy): link again
+            if theirs != (temp.size, temp.sha256):
+                raise StoreError(f"{final} exists with different content (hash prefix collision)")
+            return False
+        raise StoreError(f"{final}: gave up after {MAX_PUT_ATTEMPTS} concurrent link attempts")
 
     def _unlink_unless_indexed(self, sop_instance_uid: str, rel_path: str) -> None:
         with self._sessions() as session:
