@@ -667,3 +667,34 @@ def test_dump_bad_input(
     assert done.stdout == b""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("name", ["chrSQEncoding.dcm", "chrSQEncoding1.dcm"])
+def test_item_character_set_own_or_inherited(name: str) -> None:
+    """An item decodes with its own Specific Character Set (chrSQEncoding: UTF-8 outside,
+    ISO 2022 IR 13/87 in the item) or inherits its parent's (chrSQEncoding1); PS3.5 §7.5.3."""
+    path = next(p for p in CHARSET_FILES if p.name == name)
+    root = to_native_xml(pydicom.dcmread(path))
+    person = root.xpath(
+        "n:DicomAttribute[@keyword='RequestedProcedureCodeSequence']/n:Item[@number=1]"
+        "/n:DicomAttribute[@keyword='PatientName']/n:PersonName",
+        namespaces=NSMAP,
+    )
+    assert isinstance(person, list) and len(person) == 1
+    groups = {
+        etree.QName(g).localname: [c.text for c in g]
+        for g in person[0]  # type: ignore[union-attr]
+    }
+    assert groups == {
+        "Alphabetic": ["ﾔﾏﾀﾞ", "ﾀﾛｳ"],
+        "Ideographic": ["山田", "太郎"],
+        "Phonetic": ["やまだ", "たろう"],
+    }
+    physician = _attribute(root, "00321032")[0]  # "Doctor^Who^^MD": MD is the 4th component
+    alphabetic = physician.find("n:Alphabetic", NSMAP)
+    assert alphabetic is not None
+    assert [(etree.QName(c).localname, c.text) for c in alphabetic] == [
+        ("FamilyName", "Doctor"),
+        ("GivenName", "Who"),
+        ("NamePrefix", "MD"),
+    ]
