@@ -200,3 +200,10 @@ def test_write_killed_before_commit_is_an_interrupted_write_not_an_orphan(
     after = xdsi(data_dir, "check")
     assert kinds(after.stdout) == [] and after.returncode == 0
     assert len(list((data_dir / "files").rglob("*.dcm"))) == len(sample_files)
+
+
+def test_no_store_is_not_a_clean_store(xdsi: Callable[..., Run], tmp_path: Path) -> None:
+    result = xdsi(tmp_path / "absent", "check")
+    assert result.returncode == 2
+    assert "no store" in result.stderr
+    assert not (tmp_path / "absent").exists()

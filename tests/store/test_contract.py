@@ -24,7 +24,7 @@ from sqlalchemy import event, select, update
 from tests.store.conftest import StoreFactory
 from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
 from xdsi.store import SqlFileStore, Store
-from xdsi.store.base import PutStatus
+from xdsi.store.base import PutResult, PutStatus
 from xdsi.store.schema import SCHEMA_VERSION, SchemaInfo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,9 +171,9 @@ def test_duplicate_keep_changes_nothing(
     assert second.status is PutStatus.DUPLICATE
     assert second.record == first.record
     assert tree(store.files_dir) == files_before
-    assert b"".join(store.iter_bytes(store.get(first.record.sop_instance_uid))) == (
-        original.read_bytes()
-    )
+    record = store.get(first.record.sop_instance_uid)
+    assert record is not None
+    assert b"".join(store.iter_bytes(record)) == original.read_bytes()
     assert store.count() == 1
     assert tree(store.tmp_dir) == set()
 
@@ -210,7 +210,7 @@ def test_concurrent_puts_of_one_uid(
         variant(original, tmp_path / f"v{n}.dcm", PatientName=f"Version^{n}") for n in range(4)
     ]
     barrier = threading.Barrier(len(sources))
-    results: list[object] = [None] * len(sources)
+    results: list[PutResult | BaseException | None] = [None] * len(sources)
 
     def worker(n: int) -> None:
         barrier.wait()
@@ -226,10 +226,11 @@ def test_concurrent_puts_of_one_uid(
         t.join()
     errors = [r for r in results if isinstance(r, BaseException)]
     assert errors == []
-    statuses = [r.status for r in results]  # type: ignore[union-attr]
+    statuses = [r.status for r in results if isinstance(r, PutResult)]
     assert statuses.count(PutStatus.STORED) == 1
     uid = dcmread(original, stop_before_pixels=True).SOPInstanceUID
     record = store.get(uid)
+    assert record is not None
     assert store.count() == 1
     assert tree(store.files_dir) == {record.path}
     assert tree(store.tmp_dir) == set()

@@ -3,7 +3,7 @@
 Prints one line per finding (kinds and repairs: :mod:`xdsi.store.integrity`) and a summary.
 Exit status: 0 when no damage is found (interrupted writes alone are reported, not damage), or
 with ``--repair`` when a re-check after repairing is clean; 1 when damage is (still) there;
-2 when the store cannot be opened.
+2 when there is no store or it cannot be opened.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     quiet_pydicom(args)
+    if not settings.data_dir.is_dir():
+        # Opening would create an empty store: say there is none rather than call it clean.
+        print(f"xdsi check: no store at {settings.data_dir}", file=sys.stderr)
+        return 2
     try:
         # recover=False: interrupted writes are reported before anything rolls them back.
         # Policy keep: an orphan offered back to the store must never replace an indexed file.
