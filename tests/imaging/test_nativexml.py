@@ -681,10 +681,7 @@ def test_item_character_set_own_or_inherited(name: str) -> None:
         namespaces=NSMAP,
     )
     assert isinstance(person, list) and len(person) == 1
-    groups = {
-        etree.QName(g).localname: [c.text for c in g]
-        for g in person[0]  # type: ignore[union-attr]
-    }
+    groups = {etree.QName(g).localname: [c.text for c in g] for g in person[0]}
     assert groups == {
         "Alphabetic": ["ﾔﾏﾀﾞ", "ﾀﾛｳ"],
         "Ideographic": ["山田", "太郎"],
