@@ -19,6 +19,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 
 from xdsi.config import Settings
+from xdsi.errors import ProcessingFailure
 from xdsi.imaging.nativexml import BulkDataMode, bulk_uri_under, to_native_xml_bytes
 
 NAME = "dump"
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if truncated is not None:
             return _fail(f"{args.file}: corrupt DICOM (file ends inside element {truncated})")
         data = to_native_xml_bytes(ds, bulk=bulk, bulk_uri=bulk_uri, pretty_print=not args.compact)
+    except ProcessingFailure as exc:
+        return _fail(f"{args.file}: {exc.context} (try --compact)")
     except InvalidDicomError as exc:
         return _fail(f"{args.file}: not a DICOM file ({exc})")
     except OSError as exc:
