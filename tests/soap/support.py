@@ -120,7 +120,8 @@ def request_element(docs: Sequence[Doc], syntaxes: Sequence[str] = STORED_SYNTAX
     for d in docs:
         studies.setdefault(d.study, {}).setdefault(d.series, []).append(d)
     out = [
-        f'<iherad:RetrieveImagingDocumentSetRequest xmlns:iherad="{ns.XDSI_B}" xmlns:xdsb="{ns.XDS_B}">'
+        f'<iherad:RetrieveImagingDocumentSetRequest xmlns:iherad="{ns.XDSI_B}"'
+        f' xmlns:xdsb="{ns.XDS_B}">'
     ]
     for study, series_map in studies.items():
         out.append(f'<iherad:StudyRequest studyInstanceUID="{study}">')
@@ -155,9 +156,10 @@ def envelope(
         headers.append(f'<wsa:Action s:mustUnderstand="true">{action}</wsa:Action>')
     if message_id is not None:
         headers.append(f"<wsa:MessageID>{message_id}</wsa:MessageID>")
-    headers.append(f"<wsa:To>http://localhost:2647/XdsService/IHEXDSIDocSource.svc</wsa:To>")
+    headers.append("<wsa:To>http://localhost:2647/XdsService/IHEXDSIDocSource.svc</wsa:To>")
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<s:Envelope xmlns:s="{env_ns}" xmlns:wsa="{ns.WSA}">'
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<s:Envelope xmlns:s="{env_ns}" xmlns:wsa="{ns.WSA}">'
         f"<s:Header>{''.join(headers)}{extra_headers}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
     ).encode()
 
@@ -281,10 +283,12 @@ def schema() -> etree.XMLSchema:
     parser = etree.XMLParser(no_network=True, resolve_entities=False)
     parser.resolvers.add(_NoNetwork())
     base = WSDL_DIR / "schema" / "IHE"
+    xds_b = (base / "XDS.b_DocumentRepository.xsd").as_uri()
+    xdsi_b = (base / "XDSI.b_ImagingDocumentSource.xsd").as_uri()
     wrapper = (
         f'<xs:schema xmlns:xs="{ns.XSD}">'
-        f'<xs:import namespace="{ns.XDS_B}" schemaLocation="{(base / "XDS.b_DocumentRepository.xsd").as_uri()}"/>'
-        f'<xs:import namespace="{ns.XDSI_B}" schemaLocation="{(base / "XDSI.b_ImagingDocumentSource.xsd").as_uri()}"/>'
+        f'<xs:import namespace="{ns.XDS_B}" schemaLocation="{xds_b}"/>'
+        f'<xs:import namespace="{ns.XDSI_B}" schemaLocation="{xdsi_b}"/>'
         "</xs:schema>"
     )
     return etree.XMLSchema(etree.fromstring(wrapper.encode(), parser, base_url=str(base) + "/"))

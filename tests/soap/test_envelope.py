@@ -73,7 +73,7 @@ def test_unknown_content_type_action_is_refused_without_wsa_action(app, one: str
     ct = 'application/soap+xml; action="urn:bogus:Action"'
     reply = call(app, envelope(one, action=None), content_type=ct)
     assert reply.status == 400
-    code, subcodes, _ = fault_parts(reply.xml())
+    _, subcodes, _ = fault_parts(reply.xml())
     assert subcodes == [_wsa("ActionNotSupported")]
 
 
@@ -88,11 +88,13 @@ def test_unknown_action_fault_is_ws_addressing_conformant(app, one: str) -> None
     assert reply.status == 400
     assert reply.content_type.startswith("application/soap+xml")
     doc = reply.xml()
-    code, subcodes, reason = fault_parts(doc)
+    code, subcodes, _ = fault_parts(doc)
     assert code == _env("Sender")
     assert subcodes == [_wsa("ActionNotSupported")]
-    assert doc.findtext("env:Body/env:Fault/env:Detail/wsa:ProblemAction/wsa:Action",
-                        namespaces=NSMAP) == "urn:bogus:Action"
+    assert (
+        doc.findtext("env:Body/env:Fault/env:Detail/wsa:ProblemAction/wsa:Action", namespaces=NSMAP)
+        == "urn:bogus:Action"
+    )
     assert doc.findtext(".//wsa:Action", namespaces=NSMAP) == ns.WSA_FAULT_ACTION
     assert doc.findtext(".//wsa:RelatesTo", namespaces=NSMAP) == "urn:uuid:1-2-3"
     assert doc.find(".//env:Role", NSMAP) is None
@@ -139,7 +141,8 @@ def test_unknown_mandatory_header_gets_must_understand(app, one: str, flag: str)
         '<x:Hint xmlns:x="urn:example:ext" s:mustUnderstand="1" '
         's:role="urn:example:some-other-node">not for us</x:Hint>',
         f'<wsse:Security xmlns:wsse="{ns.WSSE}" s:mustUnderstand="true"><wsse:X/></wsse:Security>',
-        f'<wsa:ReplyTo s:mustUnderstand="1"><wsa:Address>{ns.WSA_ANONYMOUS}</wsa:Address></wsa:ReplyTo>',
+        f'<wsa:ReplyTo s:mustUnderstand="1"><wsa:Address>{ns.WSA_ANONYMOUS}</wsa:Address>'
+        "</wsa:ReplyTo>",
     ],
 )
 def test_headers_that_are_accepted(app, one: str, extra: str) -> None:
@@ -252,7 +255,7 @@ def test_unexpected_exception_is_a_generic_receiver_fault(settings, one: str, ca
     app = make_app(settings, retrieve=broken)
     reply = call(app, envelope(one))
     assert reply.status == 500
-    code, _, reason = fault_parts(reply.xml())
+    code, _, _ = fault_parts(reply.xml())
     assert code == _env("Receiver")
     assert b"secret internal detail" not in reply.body
     assert b"Traceback" not in reply.body

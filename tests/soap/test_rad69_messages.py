@@ -52,7 +52,12 @@ def test_success_returns_the_stored_bytes(app, ct_study: list[Sample], xsd) -> N
 def test_mtom_wire_format(app, ct_study: list[Sample]) -> None:
     reply = call(app, envelope(request_element([ct_study[0].doc])))
     ct = reply.content_type
-    for needed in ('type="application/xop+xml"', "boundary=", "start=", 'start-info="application/soap+xml"'):
+    for needed in (
+        'type="application/xop+xml"',
+        "boundary=",
+        "start=",
+        'start-info="application/soap+xml"',
+    ):
         assert needed in ct
     package = parse_multipart(ct, reply.body)
     assert package.root_headers["content-type"] == (
@@ -66,7 +71,9 @@ def test_mtom_wire_format(app, ct_study: list[Sample]) -> None:
     assert headers["content-transfer-encoding"] == "binary"
     href = package.envelope.find(".//xop:Include", NSMAP).get("href")
     assert href.startswith("cid:") and "%3A" in href and ":" not in href[4:]
-    order = [etree.QName(c).localname for c in package.envelope.find(".//xdsb:DocumentResponse", NSMAP)]
+    order = [
+        etree.QName(c).localname for c in package.envelope.find(".//xdsb:DocumentResponse", NSMAP)
+    ]
     assert order == ["RepositoryUniqueId", "DocumentUniqueId", "mimeType", "Document"]
 
 
@@ -90,7 +97,13 @@ def test_home_community_id_echoed_only_when_sent(app, ct_study: list[Sample], xs
         for r in package.envelope.iterfind(".//xdsb:DocumentResponse", NSMAP)
     }
     first = [etree.QName(c).localname for c in responses[a.sop]]
-    assert first == ["HomeCommunityId", "RepositoryUniqueId", "DocumentUniqueId", "mimeType", "Document"]
+    assert first == [
+        "HomeCommunityId",
+        "RepositoryUniqueId",
+        "DocumentUniqueId",
+        "mimeType",
+        "Document",
+    ]
     assert responses[a.sop].findtext("xdsb:HomeCommunityId", namespaces=NSMAP) == with_home.home
     assert responses[b.sop].find("xdsb:HomeCommunityId", NSMAP) is None
     _valid(xsd, body_child(xop_reconstruct(package)))
@@ -118,13 +131,17 @@ def test_failure_to_a_plain_request_is_plain(app, ct_study: list[Sample], xsd) -
     assert reply.content_type.startswith("application/soap+xml")
     doc = reply.xml()
     assert _status(doc) == ns.STATUS_FAILURE
-    assert doc.find(".//rs:RegistryError", NSMAP).get("errorCode") == ns.XDS_DOCUMENT_UNIQUE_ID_ERROR
+    assert (
+        doc.find(".//rs:RegistryError", NSMAP).get("errorCode") == ns.XDS_DOCUMENT_UNIQUE_ID_ERROR
+    )
     _valid(xsd, body_child(doc))
 
 
 def test_unknown_repository_is_a_registry_error_not_a_fault(app, ct_study: list[Sample]) -> None:
     d = ct_study[0].doc
-    reply = call(app, envelope(request_element([Doc(d.study, d.series, d.sop, repository="1.2.3")])))
+    reply = call(
+        app, envelope(request_element([Doc(d.study, d.series, d.sop, repository="1.2.3")]))
+    )
     assert reply.status == 200
     doc = reply.xml()
     assert _status(doc) == ns.STATUS_FAILURE
@@ -146,7 +163,9 @@ def test_failure_to_an_mtom_request_is_mtom(app, ct_study: list[Sample], xsd) ->
 @pytest.mark.parametrize("newline", [b"\r\n", b"\n"])
 @pytest.mark.parametrize("declaration", [True, False])
 @pytest.mark.parametrize("with_start", [True, False])
-def test_mtom_request_variants(app, ct_study: list[Sample], newline, declaration, with_start) -> None:
+def test_mtom_request_variants(
+    app, ct_study: list[Sample], newline, declaration, with_start
+) -> None:
     soap = envelope(request_element([ct_study[0].doc]))
     if not declaration:
         soap = soap.split(b"?>", 1)[1].lstrip()
@@ -222,7 +241,8 @@ def test_dicomtrolley_style_request(app, ct_study: list[Sample]) -> None:
         '<a:To s:mustUnderstand="1">http://localhost:2647/XdsService/IHEXDSIDocSource.svc</a:To>'
         f'</s:Header><s:Body xmlns="{ns.XDSI_B}">response '
         f'<RetrieveImagingDocumentSetRequest xmlns:iherad="{ns.XDSI_B}" xmlns:wado="{ns.WADO_WS}">'
-        f'<StudyRequest studyInstanceUID="{s.doc.study}"><SeriesRequest seriesInstanceUID="{s.doc.series}">'
+        f'<StudyRequest studyInstanceUID="{s.doc.study}">'
+        f'<SeriesRequest seriesInstanceUID="{s.doc.series}">'
         f'<DocumentRequest xmlns="{ns.XDS_B}"><DocumentUniqueId>{s.doc.sop}</DocumentUniqueId>'
         "<RepositoryUniqueId>1.3.6.1.4.1.21367.13.80.110</RepositoryUniqueId>"
         "<wado:Anonymize/><wado:FrameNumber>1</wado:FrameNumber></DocumentRequest>"
@@ -239,9 +259,8 @@ def test_dicomtrolley_style_request(app, ct_study: list[Sample]) -> None:
 def test_several_request_elements_in_one_body(app, ct_study: list[Sample], xsd) -> None:
     first, second = ct_study[0], ct_study[1]
     missing = Doc(first.doc.study, first.doc.series, "1.2.3.999")
-    body = (
-        request_element([first.doc, missing], [first.transfer_syntax])
-        + request_element([second.doc], [second.transfer_syntax])
+    body = request_element([first.doc, missing], [first.transfer_syntax]) + request_element(
+        [second.doc], [second.transfer_syntax]
     )
     reply = call(app, envelope(body))
     package = parse_multipart(reply.content_type, reply.body)

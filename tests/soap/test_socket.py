@@ -97,8 +97,12 @@ def test_schemas_resolve_over_http(server: Running) -> None:
     assert b"../schema" not in wsdl.content
     xsd = requests.get(server.url + "?xsd=IHE/XDSI.b_ImagingDocumentSource.xsd", timeout=30)
     assert xsd.status_code == 200 and f"{server.url}?xsd=ebRS/rs.xsd".encode() in xsd.content
-    for evil in ("../wsdl/XDS-I.b_ImagingDocumentSource.wsdl", "/etc/passwd", "IHE/../../../setup.cfg",
-                 "..%2F..%2Fsetup.cfg"):
+    for evil in (
+        "../wsdl/XDS-I.b_ImagingDocumentSource.wsdl",
+        "/etc/passwd",
+        "IHE/../../../setup.cfg",
+        "..%2F..%2Fsetup.cfg",
+    ):
         assert requests.get(server.url + "?xsd=" + evil, timeout=30).status_code == 404
 
 
@@ -106,7 +110,9 @@ def test_schemas_resolve_over_http(server: Running) -> None:
 def test_requests_post_is_byte_exact(server: Running, ct_study: list[Sample], mtom: bool) -> None:
     soap = envelope(request_element([s.doc for s in ct_study]))
     ct, body = mtom_wrap(soap) if mtom else ("application/soap+xml; charset=utf-8", soap)
-    with requests.post(server.url, data=body, headers={"Content-Type": ct}, stream=True, timeout=60) as r:
+    with requests.post(
+        server.url, data=body, headers={"Content-Type": ct}, stream=True, timeout=60
+    ) as r:
         assert r.status_code == 200
         assert r.headers.get("Transfer-Encoding") == "chunked"
         package = parse_multipart(r.headers["Content-Type"], r.raw.read())
@@ -121,8 +127,9 @@ def test_chunked_request_body(server: Running, ct_study: list[Sample]) -> None:
         for i in range(0, len(soap), 97):
             yield soap[i : i + 97]
 
-    r = requests.post(server.url, data=pieces(), headers={"Content-Type": "application/soap+xml"},
-                      timeout=60)
+    r = requests.post(
+        server.url, data=pieces(), headers={"Content-Type": "application/soap+xml"}, timeout=60
+    )
     assert r.request.headers.get("Transfer-Encoding") == "chunked"
     assert r.status_code == 200
     package = parse_multipart(r.headers["Content-Type"], r.content)
@@ -160,7 +167,9 @@ def _failing(payload: Payload, after: int) -> Payload:
 
 
 def test_payload_failure_mid_stream_breaks_the_connection(
-    settings, retrieve, ct_study: list[Sample]  # type: ignore[no-untyped-def]
+    settings,
+    retrieve,
+    ct_study: list[Sample],  # type: ignore[no-untyped-def]
 ) -> None:
     def breaking(request):  # type: ignore[no-untyped-def]
         outcome = retrieve(request)
@@ -177,8 +186,12 @@ def test_payload_failure_mid_stream_breaks_the_connection(
         assert not rest.endswith(b"0\r\n\r\n")  # nor a properly terminated chunked body
         # The server keeps serving (a request without documents, so nothing to break).
         unknown = dataclasses.replace(ct_study[0].doc, sop="1.2.3.4.999")
-        again = requests.post(running.url, data=envelope(request_element([unknown])),
-                              headers={"Content-Type": "application/soap+xml"}, timeout=60)
+        again = requests.post(
+            running.url,
+            data=envelope(request_element([unknown])),
+            headers={"Content-Type": "application/soap+xml"},
+            timeout=60,
+        )
         assert again.status_code == 200
         assert b"ResponseStatusType:Failure" in again.content
     finally:
@@ -190,7 +203,9 @@ def _open_fds() -> int:
 
 
 def test_client_disconnect_closes_the_payload(
-    settings, retrieve, ct_study: list[Sample]  # type: ignore[no-untyped-def]
+    settings,
+    retrieve,
+    ct_study: list[Sample],  # type: ignore[no-untyped-def]
 ) -> None:
     closed = threading.Event()
     produced = []
@@ -217,8 +232,9 @@ def test_client_disconnect_closes_the_payload(
         # Warm up once so that lazily opened files (index, libraries) are not counted.
         requests.get(running.url + "?wsdl", timeout=30)
         before = _open_fds()
-        received = _raw_exchange(running.url, envelope(request_element([ct_study[0].doc])),
-                                 read_limit=4 << 20)
+        received = _raw_exchange(
+            running.url, envelope(request_element([ct_study[0].doc])), read_limit=4 << 20
+        )
         assert len(received) >= 4 << 20
         assert closed.wait(60), "the payload iterator was not closed after the client left"
         for _ in range(600):  # wait (bounded) for the server to release the connection
@@ -227,8 +243,12 @@ def test_client_disconnect_closes_the_payload(
             time.sleep(0.05)
         assert _open_fds() <= before
         assert len(produced) < 512  # it stopped producing when the client left
-        ok = requests.post(running.url, data=envelope(request_element([ct_study[0].doc])),
-                           headers={"Content-Type": "application/soap+xml"}, timeout=60)
+        ok = requests.post(
+            running.url,
+            data=envelope(request_element([ct_study[0].doc])),
+            headers={"Content-Type": "application/soap+xml"},
+            timeout=60,
+        )
         assert ok.status_code == 200
     finally:
         running.stop()
