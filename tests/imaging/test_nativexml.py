@@ -208,6 +208,7 @@ def test_inline_binary_matches_dcm2xml(name: str) -> None:
     assert compare(ours, _theirs(theirs)) == []
 
 
+@pytest.mark.peers
 def test_oracle_covers_most_files() -> None:
     """Count what the oracle could check: most readable files must be compared, not skipped."""
     readable = [p for p in FILES if _read(p) is not None]
@@ -260,8 +261,8 @@ def test_bytes_are_utf8_with_declaration() -> None:
     )
 
 
-def test_every_vr(schema: etree.RelaxNG, tmp_path: Path) -> None:
-    """One attribute per VR of PS3.5 Table 6.2-1, checked value by value and against dcm2xml."""
+def _every_vr() -> Dataset:
+    """One attribute per VR of PS3.5 Table 6.2-1 (and a few edge values)."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.add_new(0x00080054, "AE", ["STORESCP", "", "PACS"])
@@ -302,6 +303,12 @@ def test_every_vr(schema: etree.RelaxNG, tmp_path: Path) -> None:
     item = Dataset()
     item.CodeValue = "T-A0100"
     ds.add_new(0x00082218, "SQ", Sequence([item, Dataset()]))
+    return ds
+
+
+def test_every_vr(schema: etree.RelaxNG) -> None:
+    """Each VR checked value by value (shared with the dcm2xml comparison below)."""
+    ds = _every_vr()
     root = to_native_xml(ds, bulk=BulkDataMode.INLINE)
     _valid(schema, root)
 
@@ -333,6 +340,10 @@ def test_every_vr(schema: etree.RelaxNG, tmp_path: Path) -> None:
     items = _attribute(root, "00082218")
     assert [i.get("number") for i in items] == ["1", "2"] and len(items[1]) == 0
 
+
+@pytest.mark.peers
+def test_every_vr_matches_dcm2xml(tmp_path: Path) -> None:
+    ds = _every_vr()
     path = tmp_path / "every_vr.dcm"
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -342,6 +353,19 @@ def test_every_vr(schema: etree.RelaxNG, tmp_path: Path) -> None:
     theirs = _dcm2xml(path, "+Eb")
     assert theirs is not None
     assert compare(_ours(pydicom.dcmread(path), BulkDataMode.INLINE), _theirs(theirs)) == []
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.suffix == ".dcm"], ids=_id)
+def test_fast_path_equals_pydicom_conversion(path: Path) -> None:
+    """The raw-bytes fast path writes byte for byte what pydicom's own conversion gives."""
+    raw = _read(path)
+    if raw is None:
+        pytest.skip("not DICOM for pydicom")
+    converted = pydicom.dcmread(path)
+    for _ in converted.iterall():  # converts every element, nested ones included
+        pass
+    ours = to_native_xml_bytes(raw, bulk=BulkDataMode.INLINE)
+    assert ours == to_native_xml_bytes(converted, bulk=BulkDataMode.INLINE)
 
 
 def test_person_name_groups_and_components() -> None:
