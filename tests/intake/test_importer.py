@@ -18,6 +18,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from tests.peers.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
 from xdsi.cli import main
 from xdsi.store import SqlFileStore
 
@@ -154,6 +155,19 @@ def test_replace_policy_from_the_command_line(
         assert record is not None
         assert record.path.read_bytes() == changed.read_bytes()
         assert store.count() == 1
+
+
+def test_import_into_postgresql(
+    xdsi: Callable[..., Run], tmp_path: Path, postgres_url: str, sample_files: list[Path]
+) -> None:
+    data = tmp_path / "data"
+    result = xdsi(data, "--database-url", postgres_url, "import", *sample_files)
+    assert result.returncode == 0, result.stdout
+    assert not (data / "index.sqlite").exists()
+    check = xdsi(data, "--database-url", postgres_url, "check")
+    assert check.returncode == 0, check.stdout
+    with SqlFileStore(data, postgres_url) as store:
+        assert store.count() == len(sample_files)
 
 
 def test_missing_path_is_an_error(xdsi: Callable[..., Run], tmp_path: Path) -> None:
