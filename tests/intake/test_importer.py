@@ -158,15 +158,19 @@ def test_replace_policy_from_the_command_line(
 
 
 def test_import_into_postgresql(
-    xdsi: Callable[..., Run], tmp_path: Path, postgres_url: str, sample_files: list[Path]
+    xdsi: Callable[..., Run],
+    tmp_path: Path,
+    sample_files: list[Path],
+    request: pytest.FixtureRequest,
 ) -> None:
+    database_url: str = request.getfixturevalue("postgres_url")  # a fresh database
     data = tmp_path / "data"
-    result = xdsi(data, "--database-url", postgres_url, "import", *sample_files)
+    result = xdsi(data, "--database-url", database_url, "import", *sample_files)
     assert result.returncode == 0, result.stdout
     assert not (data / "index.sqlite").exists()
-    check = xdsi(data, "--database-url", postgres_url, "check")
+    check = xdsi(data, "--database-url", database_url, "check")
     assert check.returncode == 0, check.stdout
-    with SqlFileStore(data, postgres_url) as store:
+    with SqlFileStore(data, database_url) as store:
         assert store.count() == len(sample_files)
 
 
