@@ -162,8 +162,12 @@ class SoapApplication:
                 start_response, operation, outcome, addressing.message_id, message.mtom
             )
         except _Version11:
-            start_response("500 Internal Server Error", [("Content-Type", XML_CONTENT_TYPE)])
-            return [faults.soap11_version_mismatch()]
+            data = faults.soap11_version_mismatch()
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", XML_CONTENT_TYPE), ("Content-Length", str(len(data)))],
+            )
+            return [data]
         except faults.SoapFault as fault:
             return _fault(start_response, fault, relates_to)
         except Exception:

@@ -263,15 +263,16 @@ class MtomResponse:
 
 def _checked(attachment: Attachment) -> Iterator[bytes]:
     """The attachment's chunks, closed on every exit, with failures and short output raised."""
-    chunks = attachment.chunks()
     written = 0
+    chunks: Iterator[bytes] | None = None
     try:
+        chunks = attachment.chunks()
         for chunk in chunks:
             if chunk:
                 written += len(chunk)
                 yield chunk
     except GeneratorExit:
-        raise
+        raise  # the client went away: the finally clause closes the payload
     except Exception as exc:
         log.exception("document part <%s> failed after %d bytes", attachment.content_id, written)
         raise PayloadStreamError(f"document part <{attachment.content_id}> failed") from exc
