@@ -149,6 +149,27 @@ def test_headers_that_are_accepted(app, one: str, extra: str) -> None:
     assert call(app, envelope(one, extra_headers=extra)).status == 200
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/xml; charset=utf-8", "application/xml", None, "application/soap+xml"]
+)
+def test_soap12_envelope_under_other_media_types(app, one: str, content_type) -> None:
+    """Decision: the envelope namespace, not the media type, decides the SOAP version."""
+    reply = call(app, envelope(one), content_type=content_type)
+    assert reply.status == 200
+
+
+def test_all_understood_addressing_headers_may_be_mandatory(app, one: str) -> None:
+    extra = "".join(
+        f'<wsa:{name} s:mustUnderstand="true">{value}</wsa:{name}>'
+        for name, value in (
+            ("FaultTo", f"<wsa:Address>{ns.WSA_ANONYMOUS}</wsa:Address>"),
+            ("From", "<wsa:Address>urn:example:consumer</wsa:Address>"),
+            ("RelatesTo", "urn:uuid:11111111-2222-3333-4444-555555555555"),
+        )
+    )
+    assert call(app, envelope(one, extra_headers=extra)).status == 200
+
+
 def test_non_anonymous_reply_to_is_refused(app, one: str) -> None:
     extra = "<wsa:ReplyTo><wsa:Address>http://127.0.0.1:9/callback</wsa:Address></wsa:ReplyTo>"
     reply = call(app, envelope(one, extra_headers=extra))
