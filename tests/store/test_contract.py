@@ -255,6 +255,30 @@ def test_truncated_part10_is_refused(
     assert_store_empty(store)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["ct/series2/mr_small_rle.dcm", "mr/series1/emri_j2k_multiframe.dcm", "sc/series3/sr.dcm"],
+)
+def test_every_cut_near_the_end_is_refused(
+    store: SqlFileStore, samples_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """Encapsulated Pixel Data and sequences end with a delimiter pydicom does not insist on."""
+    path = samples_dir / name
+    data = path.read_bytes()
+    ds = dcmread(path, defer_size=64)
+    padding = ds.get_item(0xFFFCFFFC, keep_deferred=True) if 0xFFFCFFFC in ds else None
+    # Cutting exactly before Data Set Trailing Padding leaves a complete data set (PS3.5 §7.1).
+    complete_cut = padding.value_tell - 12 if padding is not None else None
+    truncated = tmp_path / "truncated.dcm"
+    for cut in range(len(data) - 300, len(data)):
+        if cut == complete_cut:
+            continue
+        truncated.write_bytes(data[:cut])
+        with pytest.raises(CorruptDicom):
+            store.put(truncated)
+    assert_store_empty(store)
+
+
 def test_non_dicom_and_empty_input_are_refused(store: SqlFileStore, tmp_path: Path) -> None:
     text = tmp_path / "readme.txt"
     text.write_text("This is not a DICOM file.\n" * 50)
@@ -385,8 +409,14 @@ def test_kill_between_link_and_commit_is_rolled_back_at_open(
     data_dir = tmp_path / "data"
     make_store().close()  # create the schema first
     proc = subprocess.run(
-        [sys.executable, "-c", _KILL_BEFORE_COMMIT, str(data_dir), database_url,
-         str(sample_files[0])],
+        [
+            sys.executable,
+            "-c",
+            _KILL_BEFORE_COMMIT,
+            str(data_dir),
+            database_url,
+            str(sample_files[0]),
+        ],
         cwd=REPO,
         capture_output=True,
         timeout=120,

@@ -41,6 +41,9 @@ UNDEFINED_LENGTH: Final = 0xFFFFFFFF
 PIXEL_DATA_TAGS: Final = (Tag(0x7FE00010), Tag(0x7FE00008), Tag(0x7FE00009))
 """Pixel Data, Float Pixel Data, Double Float Pixel Data (PS3.3 C.7.6.3)."""
 CONTENT_SEQUENCE: Final = Tag(0x0040A730)
+SEQUENCE_DELIMITER_LE: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+"""(FFFE,E0DD) with length 0, little endian (PS3.5 §7.5.2)."""
+SEQUENCE_DELIMITER_BE: Final = b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"
 DOCUMENT_MODALITIES: Final = frozenset({"SR", "KO"})
 
 
@@ -104,7 +107,7 @@ def _read_part10(fp: Any, size: int) -> Header:
     except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error...)
         raise CorruptDicom(f"Part 10 file does not parse: {exc}") from exc
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
-    _verify_complete(ds, end, size, ts)
+    _verify_complete(ds, end, size, ts, _tail(fp, size))
     return _header(ds, ts)
 
 
@@ -123,7 +126,7 @@ def _read_raw(fp: Any, size: int) -> tuple[Header, Dataset]:
         ts = ns.TS_IMPLICIT_VR_LE
     else:
         ts = ns.TS_EXPLICIT_VR_LE if little else ns.TS_EXPLICIT_VR_BE
-    _verify_complete(ds, end, size, ts)
+    _verify_complete(ds, end, size, ts, _tail(fp, size))
     header = _header(ds, ts)
     return Header(**(header.columns() | {"needs_part10": True})), ds
 
@@ -145,23 +148,34 @@ def part10_bytes(ds: Dataset, header: Header) -> bytes:
     return buffer.getvalue()
 
 
-def _verify_complete(ds: Dataset, end: int, size: int, ts: str) -> None:
+def _tail(fp: Any, size: int) -> bytes:
+    """The last 8 bytes of the file (where a Sequence Delimitation Item must be, if any)."""
+    fp.seek(max(0, size - len(SEQUENCE_DELIMITER_LE)))
+    tail: bytes = fp.read(len(SEQUENCE_DELIMITER_LE))
+    return tail
+
+
+def _verify_complete(ds: Dataset, end: int, size: int, ts: str, tail: bytes) -> None:
     """Refuse a data set that pydicom read without complaint but that is cut short."""
     if ts != ns.TS_DEFLATED_EXPLICIT_VR_LE:  # positions then refer to the inflated stream
         if end != size:
             raise CorruptDicom(f"truncated: the data set extends to byte {end}, file has {size}")
-        last_end: int | None = None
-        for tag in sorted(ds.keys()):
-            # keep_deferred: converting a deferred element would read it (the pixel data).
-            elem = ds.get_item(tag, keep_deferred=True)
-            if not isinstance(elem, RawDataElement) or elem.length == UNDEFINED_LENGTH:
-                last_end = None  # sequences and encapsulated data were parsed to their end
-                continue
+        # Only the last element can have hit the end of the file (elements are read in tag
+        # order, PS3.5 §7.1); keep_deferred: converting a deferred element would read it.
+        elem = ds.get_item(max(ds.keys()), keep_deferred=True) if len(ds) else None
+        if isinstance(elem, RawDataElement) and elem.length != UNDEFINED_LENGTH:
             if elem.value is not None and len(elem.value) != elem.length:
                 raise CorruptDicom(f"truncated: element {elem.tag} is shorter than its length")
             last_end = elem.value_tell + elem.length
-        if last_end is not None and last_end != size:
-            raise CorruptDicom(f"truncated: last element ends at byte {last_end}, file has {size}")
+            if last_end != size:
+                raise CorruptDicom(f"truncated: last element ends at byte {last_end} of {size}")
+        undefined = (
+            isinstance(elem, RawDataElement) and elem.length == UNDEFINED_LENGTH
+        ) or bool(getattr(elem, "is_undefined_length", False))
+        if undefined and tail not in (SEQUENCE_DELIMITER_LE, SEQUENCE_DELIMITER_BE):
+            # pydicom gives up quietly when the delimiter of encapsulated Pixel Data or of a
+            # sequence is missing; a complete file ends with it (PS3.5 §7.5.2, §A.4).
+            raise CorruptDicom("truncated: no Sequence Delimitation Item at the end of the file")
     _verify_content(ds, ts)
 
 
