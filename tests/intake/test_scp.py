@@ -524,3 +524,19 @@ def test_xdsi_scp_command_port_in_use_is_a_clear_error(settings: Settings) -> No
     assert result.returncode == 1
     assert "cannot listen on 127.0.0.1:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--ae-title", "MUCH_TOO_LONG_AE_TITLE"), ("--max-associations", "0"), ("--port", "70000")],
+    ids=["ae-title", "max-associations", "port"],
+)
+def test_xdsi_scp_command_bad_setting_is_a_clear_error(
+    settings: Settings, option: str, value: str
+) -> None:
+    result = subprocess.run(
+        xdsi_command(settings, "scp", option, value), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "xdsi scp: invalid setting:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,21 @@ NAME = "scp"
 HELP = "receive DICOM instances by C-STORE into the store (runs until SIGINT/SIGTERM)"
 
 log = logging.getLogger(__name__)
+
+
+SHUTDOWN_TIMEOUT = 60.0
+"""Seconds a clean shutdown may take before the process exits anyway.
+
+The SCP gives open associations 10 s and then aborts them; pynetdicom's abort waits for the
+association's thread without a bound, and one manual run was seen ignoring SIGTERM for minutes
+(not reproduced).  Exiting hard is safe: the store commits whole instances only.
+"""
+
+
+def _force_exit() -> None:
+    log.error("shutdown took longer than %.0f s; exiting without waiting further", SHUTDOWN_TIMEOUT)
+    logging.shutdown()
+    os._exit(1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,11 +70,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
-        stop.set()
+        if not stop.is_set():
+            stop.set()
+            watchdog = threading.Timer(SHUTDOWN_TIMEOUT, _force_exit)
+            watchdog.daemon = True
+            watchdog.start()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         serve(settings, store, block=True, stop_event=stop)
+    except ValueError as exc:
+        print(f"xdsi scp: invalid setting: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = f"{settings.dicom_host}:{settings.dicom_port}"
         print(f"xdsi scp: cannot listen on {where}: {exc}", file=sys.stderr)

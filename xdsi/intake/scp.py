@@ -48,6 +48,7 @@ STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS: Final = 0xA900
 STATUS_PROCESSING_FAILURE: Final = 0x0110
 """Processing failure (PS3.7 Annex C.4.2, general failure status valid for C-STORE)."""
 
+MAX_TCP_PORT: Final = 65535
 SOP_CLASS_UID: Final = 0x00080016
 SOP_INSTANCE_UID: Final = 0x00080018
 
@@ -102,8 +103,17 @@ def make_ae(settings: Settings) -> AE:
     128-context limit of PS3.8 §9.3.2.2 binds requestors only) with
     :data:`ACCEPTED_TRANSFER_SYNTAXES`, and Verification with the uncompressed syntaxes.
     The called AE title is not checked, as most archives do not; any calling AE may store.
+
+    Raises
+    ------
+    ValueError
+        For an AE title, port or association limit that cannot be used.
     """
-    ae = AE(ae_title=settings.ae_title)
+    if settings.max_associations < 1:
+        raise ValueError(f"max_associations must be at least 1, got {settings.max_associations}")
+    if not 0 <= settings.dicom_port <= MAX_TCP_PORT:
+        raise ValueError(f"dicom_port must be 0..{MAX_TCP_PORT}, got {settings.dicom_port}")
+    ae = AE(ae_title=settings.ae_title)  # ValueError for a title that is no AE (PS3.5 Table 6.2-1)
     ae.maximum_associations = settings.max_associations
     ae.maximum_pdu_size = MAX_PDU_SIZE
     ae.require_called_aet = False
