@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import generate_uid
 from sqlalchemy import event, select, update
@@ -268,7 +269,7 @@ def test_every_cut_near_the_end_is_refused(
     ds = dcmread(path, defer_size=64)
     padding = ds.get_item(0xFFFCFFFC, keep_deferred=True) if 0xFFFCFFFC in ds else None
     # Cutting exactly before Data Set Trailing Padding leaves a complete data set (PS3.5 §7.1).
-    complete_cut = padding.value_tell - 12 if padding is not None else None
+    complete_cut = padding.value_tell - 12 if isinstance(padding, RawDataElement) else None
     truncated = tmp_path / "truncated.dcm"
     for cut in range(len(data) - 300, len(data)):
         if cut == complete_cut:
