@@ -46,14 +46,14 @@ STATUS_CANNOT_UNDERSTAND: Final = 0xC000
 STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS: Final = 0xA900
 """Error: Data Set does not match SOP Class (PS3.4 Table B.2-1)."""
 STATUS_PROCESSING_FAILURE: Final = 0x0110
-"""Processing failure (PS3.7 Annex C.4.2, general failure status valid for C-STORE)."""
+"""Processing failure (PS3.7 Annex C, a general failure status also valid for C-STORE)."""
 
 MAX_TCP_PORT: Final = 65535
 SOP_CLASS_UID: Final = 0x00080016
 SOP_INSTANCE_UID: Final = 0x00080018
 
 MAX_ERROR_COMMENT: Final = 64
-"""Error Comment (0000,0902) is LO: at most 64 characters (PS3.7 §E.1, PS3.5 Table 6.2-1)."""
+"""Error Comment (0000,0902) is LO: at most 64 characters (PS3.7 Table E.1-1)."""
 
 RESOURCE_ERRNOS: Final = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EFBIG}
@@ -61,7 +61,7 @@ RESOURCE_ERRNOS: Final = frozenset(
 """``OSError`` numbers that mean "out of resources" rather than a fault of the data set."""
 
 MAX_PDU_SIZE: Final = 128 * 1024
-"""Maximum Length we announce for received P-DATA PDUs (PS3.8 §D.3.3.1).
+"""Maximum Length we announce for received P-DATA PDUs (PS3.8 Annex D.1).
 
 pynetdicom handles each PDU in Python.  Measured with storescu sending 526 kB CT slices to a
 store that discards them, on a loaded 2-core machine: 16 kB (pynetdicom's default) 75-76/s,
@@ -91,8 +91,8 @@ ACCEPTED_TRANSFER_SYNTAXES: Final[tuple[str, ...]] = (
 
 The instance is stored in the syntax it was sent in, so the SCP accepts every syntax in which
 xdsi can later serve or transcode it; referenced-pixel syntaxes (JPIP) are left out because the
-pixel data would not be in the store at all.  pynetdicom, as acceptor, picks the first syntax of
-the requestor's list that is in this set (PS3.8 §9.3.3.2), so the sender's preference decides.
+pixel data would not be in the store at all.  pynetdicom, as acceptor, takes the first syntax of
+each proposed context that is in this set, so the sender's order of preference decides.
 """
 
 
@@ -198,8 +198,9 @@ def handle_store(event: Event, store: Store) -> Dataset | int:
 
     The data set is passed on exactly as received (``Event.encoded_dataset``, PS3.10 §7.1 meta
     built from the command and the presentation context), never decoded and re-encoded.  It is
-    held in memory once more while ``put`` reads it; see :data:`pynetdicom._config.
-    STORE_RECV_CHUNKED_DATASET` should objects outgrow memory.
+    in memory (pynetdicom receives it whole; ``encoded_dataset`` adds one copy).  pynetdicom's
+    ``_config.STORE_RECV_CHUNKED_DATASET`` would spool it to a temporary file instead, but that
+    is a process-wide switch that would change every other pynetdicom user in the process.
     """
     request = cast(C_STORE, event.request)
     sop_instance = str(request.AffectedSOPInstanceUID or "")
@@ -222,7 +223,7 @@ def handle_store(event: Event, store: Store) -> Dataset | int:
         log.error("C-STORE %s from %s failed (0x0110): %s", sop_instance, peer, exc, exc_info=exc)
         return _failure(STATUS_PROCESSING_FAILURE, f"store failed: {exc}")
     except Exception as exc:
-        # A bug must not become pynetdicom's generic 0xC311 without a trace in our log.
+        # A bug must not become pynetdicom's generic 0xC211 without a trace in our log.
         log.exception("C-STORE %s from %s: unexpected error (0x0110)", sop_instance, peer)
         return _failure(STATUS_PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
 
