@@ -304,7 +304,9 @@ class SqlFileStore:
                 try:
                     with self._sessions.begin() as session:
                         if existing is None:
-                            session.execute(insert(Instance).values(**values))
+                            # Core INSERT with bound parameters: compiled once and cached,
+                            # where .values(**...) would coerce 20 literals on every put.
+                            session.execute(_INSERT, values)
                         else:
                             # Compare-and-swap on the old path: a concurrent replacement that
                             # won meanwhile must not be overwritten with its file left orphan.
@@ -407,6 +409,9 @@ class SqlFileStore:
 
     def __repr__(self) -> str:
         return f"SqlFileStore({str(self.data_dir)!r}, {self._engine.url!r})"
+
+
+_INSERT: Final = insert(Base.metadata.tables[Instance.__tablename__])
 
 
 class _LostRace(Exception):
