@@ -3,10 +3,16 @@
 One ``dcmread`` per file: values longer than :data:`DEFER_SIZE` (Pixel Data above all) are
 *deferred* by pydicom, i.e. skipped with a seek, so the cost is that of the header while every
 element's tag and length is still walked to the end of the file (PS3.5 §7.1).  pydicom accepts
-truncated input silently (a short read or a seek past the end is not an error for it), so
-:func:`_verify_complete` checks what it cannot: that the last element ends exactly at the end of
-the file, that no value was read short, and that native Pixel Data has the length its image
-attributes imply (PS3.5 §8.1.1, PS3.3 C.7.6.3).
+truncated input silently (a short read, a seek past the end or a missing delimiter is not an
+error for it), so :func:`_verify_complete` checks what it cannot: that the last element ends
+exactly at the end of the file and was not read short, that an undefined-length last element
+(encapsulated Pixel Data, a sequence) is closed by its Sequence Delimitation Item, and that
+native Pixel Data has the length its image attributes imply (PS3.5 §7.5, §8.1.1, §A.4).
+
+A cut exactly at an element boundary leaves a well-formed, shorter data set; it is caught where
+the IOD requires what is missing (:func:`_verify_content`: an image without Pixel Data, a
+structured document without Content Sequence).  A cut just before Data Set Trailing Padding
+loses nothing and is accepted.
 
 Input without a PS3.10 §7.1 header (no ``DICM`` at offset 128) is accepted only as a raw data set
 that pydicom reads with ``force=True`` *and* that carries SOP Class and SOP Instance UIDs;
