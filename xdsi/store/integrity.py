@@ -65,7 +65,9 @@ class Repair:
     action: str
 
     def line(self) -> str:
-        return f"{'repaired' if self.fixed else 'NOT repaired'}: {self.finding.path}: {self.action}"
+        uid = self.finding.sop_instance_uid
+        subject = f"{self.finding.path}" + (f" [{uid}]" if uid else "")
+        return f"{'repaired' if self.fixed else 'NOT repaired'}: {subject}: {self.action}"
 
 
 @dataclass
@@ -144,8 +146,10 @@ def _adopt_orphan(store: SqlFileStore, finding: Finding) -> Repair:
     orphan = finding.path
     try:
         result = store.put(orphan)
-    except StoreError as exc:
+    except StoreError as exc:  # not DICOM, corrupt, invalid UID: keep it, out of the way
         return Repair(finding, True, f"moved to {_quarantine(store, orphan)} ({exc})")
+    except OSError as exc:  # unreadable (permissions...): leave it for the operator
+        return Repair(finding, False, f"cannot be read: {exc}")
     if result.record.path == orphan:
         return Repair(finding, True, f"re-indexed in place as {result.record.sop_instance_uid}")
     if files.sha256_of(orphan) == (result.record.size, result.record.sha256):
