@@ -35,6 +35,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from tests.peers import dcmtk
 from tests.peers.orthanc import Orthanc, orthanc_factory  # noqa: F401  (pytest fixture)
+from xdsi import ns
 from xdsi.config import Settings
 from xdsi.intake.scp import (
     STATUS_CANNOT_UNDERSTAND,
@@ -185,6 +186,47 @@ def test_storescu_sends_every_sample_unconverted(
         assert transfer_syntax(record.path) == transfer_syntax(original), original.name
         expected = dcmtk.dataset_as_sent(original, tmp_path)
         assert dataset_bytes(record.path) == expected, original.name
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize(
+    ("dcmconv_option", "ts"),
+    [
+        ("+tb", ns.TS_EXPLICIT_VR_BE),
+        ("+td", ns.TS_DEFLATED_EXPLICIT_VR_LE),
+        ("+ti", ns.TS_IMPLICIT_VR_LE),
+    ],
+    ids=["big-endian", "deflated", "implicit"],
+)
+def test_storescu_other_uncompressed_syntaxes_unconverted(
+    scp: StorageSCP,
+    store: Store,
+    sample_files: list[Path],
+    tmp_path: Path,
+    dcmconv_option: str,
+    ts: str,
+) -> None:
+    """Big Endian, Deflated and Implicit VR (none among the samples) arrive as sent, too.
+
+    On the network a deflated stream of odd length carries one trailing NUL (PS3.5 §A.5: the
+    data set is padded to even length); ``dcmconv``'s file does not, so the pad is expected.
+    """
+    converted = tmp_path / f"ct{dcmconv_option[1:]}.dcm"
+    subprocess.run(
+        [dcmtk.dcmtk_program("dcmconv"), dcmconv_option, str(sample_files[0]), str(converted)],
+        check=True,
+        capture_output=True,
+    )
+    assert transfer_syntax(converted) == ts
+    for result in dcmtk.storescu_unconverted([converted], scp.address[1], AET):
+        assert result.returncode == 0, result.stderr
+    record = store.get(sop_instance_uid(converted))
+    assert record is not None
+    assert record.transfer_syntax_uid == ts
+    expected = dcmtk.dataset_as_sent(converted, tmp_path)
+    if ts == ns.TS_DEFLATED_EXPLICIT_VR_LE and len(expected) % 2:
+        expected += b"\x00"
+    assert dataset_bytes(record.path) == expected
 
 
 def test_pynetdicom_scu_samples_dataset_equal(
