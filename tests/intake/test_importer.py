@@ -223,3 +223,33 @@ def test_kill_during_import_leaves_no_damage(
         assert store.count() == 150
         assert set(store.get_many(list(made))) == set(made)
         assert not any(store.tmp_dir.iterdir())
+
+
+def test_ctrl_c_stops_cleanly(
+    xdsi: Callable[..., Run], tmp_path: Path, sample_files: list[Path]
+) -> None:
+    made = make_instances(tmp_path / "many", sample_files[0], 150)
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xdsi", "--data-dir", str(data), "import", str(tmp_path / "many")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("stored"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in out
+    assert "Traceback" not in err
+    check = xdsi(data, "check")
+    assert check.returncode == 0 and "0 damaged" in check.stdout
+    with SqlFileStore(data) as store:
+        assert 1 <= store.count() < len(made)
+        for record in store.iter_records():
+            assert record.path.read_bytes() == made[record.sop_instance_uid].read_bytes()

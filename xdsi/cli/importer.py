@@ -2,7 +2,8 @@
 
 One line per file on stdout (``--quiet``: failures only), a progress bar on stderr when it is a
 terminal, a summary line, and exit status 0 if no file failed, 1 otherwise (2: the store could
-not be opened).  The import logic is :mod:`xdsi.intake.importer`.
+not be opened; 130: interrupted, every file reported so far is stored or refused for good).
+The import logic is :mod:`xdsi.intake.importer`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from xdsi.intake.importer import (
 )
 from xdsi.store import open_store
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 NAME = "import"
 HELP = "import DICOM files and folders (recursively) into the store"
 
@@ -92,7 +94,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for outcome in missing:
             summary.add(outcome)
             report(outcome)
-        import_files(store, files, report_file, summary, workers=max(1, args.jobs))
+        try:
+            import_files(store, files, report_file, summary, workers=max(1, args.jobs))
+        except KeyboardInterrupt:
+            print(f"interrupted after {summary.line()}")
+            return EXIT_INTERRUPTED
     if not args.quiet or summary.failed:
         print(summary.line())
     return 1 if summary.failed else 0

@@ -159,12 +159,18 @@ def import_files(
         return summary
     with ThreadPoolExecutor(workers, thread_name_prefix="xdsi-import") as pool:
         window: deque[Future[FileOutcome]] = deque()
-        for path in files:
-            window.append(pool.submit(import_file, store, path))
-            if len(window) >= 2 * workers:
+        try:
+            for path in files:
+                window.append(pool.submit(import_file, store, path))
+                if len(window) >= 2 * workers:
+                    done(window.popleft().result())
+            while window:
                 done(window.popleft().result())
-        while window:
-            done(window.popleft().result())
+        except BaseException:
+            # Ctrl-C: puts already running finish (each is atomic), queued ones never start.
+            for future in window:
+                future.cancel()
+            raise
     return summary
 
 
