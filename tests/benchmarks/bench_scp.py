@@ -62,9 +62,9 @@ def main() -> int:
         return 0
 
     from tests.benchmarks.studygen import generate_ct_study
-    from tests.peers.dcmtk import _find_dcmtk
+    from tests.peers.dcmtk import find_dcmtk
 
-    storescu = _find_dcmtk("storescu")
+    storescu = find_dcmtk("storescu")
     if storescu is None:
         print("DCMTK storescu is needed (Debian package dcmtk)", file=sys.stderr)
         return 2

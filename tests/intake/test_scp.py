@@ -474,8 +474,22 @@ def test_concurrent_associations_all_stored(
     thread ends, a moment after the release, so the default of 10 could reject a sender here.
     """
     roomy = dataclasses.replace(settings, max_associations=4 * len(sample_files))
-    with StorageSCP(roomy, store) as scp, ThreadPoolExecutor(len(sample_files)) as pool:
-        statuses = list(pool.map(lambda p: c_store_file(scp.address[1], p), sample_files))
+
+    def send(path: Path) -> int:
+        # Not c_store_file: its chunked mode is a pynetdicom global, toggled per call.
+        ds = pydicom.dcmread(path)
+        ae = scu([(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)])
+        assoc = ae.associate("127.0.0.1", running.address[1], ae_title=AET)
+        assert assoc.is_established
+        try:
+            code: int = assoc.send_c_store(ds).Status
+        finally:
+            assoc.release()
+        return code
+
+    running = StorageSCP(roomy, store)
+    with running, ThreadPoolExecutor(len(sample_files)) as pool:
+        statuses = list(pool.map(send, sample_files))
     assert statuses == [STATUS_SUCCESS] * len(sample_files)
     for path in sample_files:
         assert store.get(sop_instance_uid(path)) is not None, path.name

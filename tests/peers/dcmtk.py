@@ -41,7 +41,8 @@ the one ``-x?`` option given; a compressed file whose syntax is not among them i
 
 
 @functools.cache
-def _find_dcmtk(name: str) -> str | None:
+def find_dcmtk(name: str) -> str | None:
+    """Path of DCMTK's ``name`` on PATH, or ``None`` (for scripts; tests use dcmtk_program)."""
     for folder in os.environ.get("PATH", "").split(os.pathsep):
         candidate = Path(folder or ".") / name
         if not (candidate.is_file() and os.access(candidate, os.X_OK)):
@@ -59,7 +60,7 @@ def _find_dcmtk(name: str) -> str | None:
 
 def dcmtk_program(name: str) -> str:
     """Path of DCMTK's ``name``; skips the test (fails under XDSI_REQUIRE_PEERS=1) if absent."""
-    path = _find_dcmtk(name)
+    path = find_dcmtk(name)
     need_peer(f"dcmtk {name}", path is not None, "no DCMTK build of it on PATH")
     assert path is not None
     return path
