@@ -200,7 +200,7 @@ def test_payload_failure_mid_stream_breaks_the_connection(
         again = requests.post(
             running.url,
             data=envelope(request_element([unknown])),
-            headers={"Content-Type": "application/soap+xml"},
+            headers={"Content-Type": "application/soap+xml", "Connection": "close"},
             timeout=60,
         )
         assert again.status_code == 200
@@ -257,7 +257,7 @@ def test_client_disconnect_closes_the_payload(
         ok = requests.post(
             running.url,
             data=envelope(request_element([ct_study[0].doc])),
-            headers={"Content-Type": "application/soap+xml"},
+            headers={"Content-Type": "application/soap+xml", "Connection": "close"},
             timeout=60,
         )
         assert ok.status_code == 200
