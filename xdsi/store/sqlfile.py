@@ -282,9 +282,10 @@ class SqlFileStore:
         try:
             for attempt in range(MAX_PUT_ATTEMPTS):
                 # Optimistic first round: a new UID (the common case of an import) costs one
-                # INSERT; the unique constraint tells us when it was not new after all.
+                # INSERT; the unique constraint tells us when it was not new after all.  A file
+                # already at our final name means a re-import of these very bytes: look first.
                 existing: Instance | None = None
-                if attempt:
+                if attempt or (self.files_dir / rel_path).exists():
                     with self._sessions() as session:
                         existing = self._row(session, uid)
                 if existing is not None:
