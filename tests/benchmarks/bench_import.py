@@ -131,8 +131,10 @@ def main() -> None:
         start = time.perf_counter()
         paths = generate_ct_study(source, args.n, args.series)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        print(f"generated {len(paths)} instances, {megabytes:.0f} MB, in "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"generated {len(paths)} instances, {megabytes:.0f} MB, in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
         report("sqlite", run_child(source, work / "sqlite", "", args), args.n, megabytes)
         if not args.no_postgres:
             _postgres(source, work, args, megabytes)

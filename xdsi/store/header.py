@@ -175,9 +175,9 @@ def _verify_complete(ds: Dataset, end: int, size: int, ts: str, tail: bytes) -> 
             last_end = elem.value_tell + elem.length
             if last_end != size:
                 raise CorruptDicom(f"truncated: last element ends at byte {last_end} of {size}")
-        undefined = (
-            isinstance(elem, RawDataElement) and elem.length == UNDEFINED_LENGTH
-        ) or bool(getattr(elem, "is_undefined_length", False))
+        undefined = (isinstance(elem, RawDataElement) and elem.length == UNDEFINED_LENGTH) or bool(
+            getattr(elem, "is_undefined_length", False)
+        )
         if undefined and tail not in (SEQUENCE_DELIMITER_LE, SEQUENCE_DELIMITER_BE):
             # pydicom gives up quietly when the delimiter of encapsulated Pixel Data or of a
             # sequence is missing; a complete file ends with it (PS3.5 §7.5.2, §A.4).

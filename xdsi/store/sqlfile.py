@@ -215,9 +215,9 @@ class SqlFileStore:
     def iter_records(self) -> Iterator[InstanceRecord]:
         """Every indexed instance, streamed in batches (for ``xdsi check``)."""
         with self._sessions() as session:
-            rows = session.scalars(select(Instance).order_by(Instance.id).execution_options(
-                yield_per=1000
-            ))
+            rows = session.scalars(
+                select(Instance).order_by(Instance.id).execution_options(yield_per=1000)
+            )
             for row in rows:
                 yield self._record(row)
 
