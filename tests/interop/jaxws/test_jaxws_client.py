@@ -200,13 +200,6 @@ def test_jaxws_reads_our_soap12_receiver_fault(
     assert fault.startswith(f"FAULT {{{ns.SOAP12_ENV}}}Receiver ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server sends its oversized-request Sender fault with HTTP 413; JAX-WS RI reads a "
-    "SOAP fault body only on HTTP 500 (and 400 for SOAP 1.2), so it reports "
-    "ClientTransportException 'HTTP status code 413' instead (SOAP 1.2 Part 2 Table 20: Sender "
-    "→ 400)",
-)
 def test_jaxws_reads_the_oversized_request_fault(
     java_client: JavaClient,
     tmp_path: Path,
