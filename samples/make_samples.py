@@ -30,14 +30,62 @@ PLAN: list[tuple[str, str, str, str, str, int, int]] = [
     ("ct/series1/ct_small.dcm", "CT_small.dcm", "DEMO001", "ct", "ct-axial", 1, 1),
     ("ct/series2/mr_small_explicit.dcm", "MR_small.dcm", "DEMO001", "ct", "ct-mr", 2, 1),
     ("ct/series2/mr_small_rle.dcm", "MR_small_RLE.dcm", "DEMO001", "ct", "ct-mr", 2, 2),
-    ("ct/series2/mr_small_jpegls.dcm", "MR_small_jpeg_ls_lossless.dcm", "DEMO001", "ct", "ct-mr", 2, 3),
-    ("mr/series1/emri_j2k_multiframe.dcm", "emri_small_jpeg_2k_lossless.dcm", "DEMO002", "mr", "mr-enh", 1, 1),
-    ("mr/series2/emri_explicit_multiframe.dcm", "emri_small.dcm", "DEMO002", "mr", "mr-enh-raw", 2, 1),
+    (
+        "ct/series2/mr_small_jpegls.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "DEMO001",
+        "ct",
+        "ct-mr",
+        2,
+        3,
+    ),
+    (
+        "mr/series1/emri_j2k_multiframe.dcm",
+        "emri_small_jpeg_2k_lossless.dcm",
+        "DEMO002",
+        "mr",
+        "mr-enh",
+        1,
+        1,
+    ),
+    (
+        "mr/series2/emri_explicit_multiframe.dcm",
+        "emri_small.dcm",
+        "DEMO002",
+        "mr",
+        "mr-enh-raw",
+        2,
+        1,
+    ),
     ("sc/series1/sc_rgb.dcm", "SC_rgb.dcm", "DEMO003", "sc", "sc-rgb", 1, 1),
     ("sc/series1/sc_rgb_rle.dcm", "SC_rgb_rle.dcm", "DEMO003", "sc", "sc-rgb", 1, 2),
-    ("sc/series1/sc_rgb_jpeg_lossless.dcm", "SC_rgb_jpeg_gdcm.dcm", "DEMO003", "sc", "sc-rgb", 1, 3),
-    ("sc/series1/sc_jpeg_baseline.dcm", "SC_jpeg_no_color_transform.dcm", "DEMO003", "sc", "sc-rgb", 1, 4),
-    ("sc/series2/us_ybr_multiframe_jpeg.dcm", "examples_ybr_color.dcm", "DEMO003", "sc", "sc-us", 2, 1),
+    (
+        "sc/series1/sc_rgb_jpeg_lossless.dcm",
+        "SC_rgb_jpeg_gdcm.dcm",
+        "DEMO003",
+        "sc",
+        "sc-rgb",
+        1,
+        3,
+    ),
+    (
+        "sc/series1/sc_jpeg_baseline.dcm",
+        "SC_jpeg_no_color_transform.dcm",
+        "DEMO003",
+        "sc",
+        "sc-rgb",
+        1,
+        4,
+    ),
+    (
+        "sc/series2/us_ybr_multiframe_jpeg.dcm",
+        "examples_ybr_color.dcm",
+        "DEMO003",
+        "sc",
+        "sc-us",
+        2,
+        1,
+    ),
     ("sc/series3/sr.dcm", "test-SR.dcm", "DEMO003", "sc", "sc-sr", 3, 1),
 ]
 
@@ -52,8 +100,15 @@ def uid(*parts: str) -> str:
     return generate_uid(entropy_srcs=["xdsi-samples", *parts])
 
 
-def rewrite(name: str, source: str, patient: str, study: str, series: str, series_number: int,
-            instance_number: int) -> Dataset:
+def rewrite(
+    name: str,
+    source: str,
+    patient: str,
+    study: str,
+    series: str,
+    series_number: int,
+    instance_number: int,
+) -> Dataset:
     path = get_testdata_file(source)
     if path is None:
         raise SystemExit(f"pydicom test file {source} not found (pip install pydicom-data)")

@@ -4,6 +4,7 @@
 * ``need_peer(name, ok, why)``: skip a test whose outside peer (PostgreSQL, dcmtk, Orthanc, JAX-WS)
   is missing, or fail it when ``XDSI_REQUIRE_PEERS=1`` (set by ``.ci/run``).
 * ``free_port``: a free TCP port on 127.0.0.1.
+* ``xdsi``: the real command line, in-process, returning a :class:`Run`.
 * An autouse guard that refuses socket connections to anything but loopback (design note 12).
 """
 
@@ -13,9 +14,12 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from xdsi.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "dicom"
@@ -78,7 +82,7 @@ _LOOPBACK_PREFIXES = ("127.", "::1", "localhost", "0:0:0:0:0:0:0:1")
 def _is_loopback(address: object) -> bool:
     if isinstance(address, tuple) and address:
         host = str(address[0])
-        return host.startswith(_LOOPBACK_PREFIXES) or host in ("", "0.0.0.0")  # noqa: S104
+        return host.startswith(_LOOPBACK_PREFIXES) or host in ("", "0.0.0.0")
     return True  # AF_UNIX paths and the like
 
 
@@ -94,3 +98,29 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     yield
+
+
+@dataclass(frozen=True)
+class Run:
+    """Exit status and output of one in-process ``xdsi`` command."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def xdsi(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """Run the real ``xdsi`` command line in-process (``xdsi.cli.main``) on one data directory.
+
+    In-process because each interpreter start costs seconds on a loaded CI machine; tests that
+    need a process to kill run ``python -m xdsi`` instead.
+    """
+
+    def run(data_dir: Path, *args: str | Path) -> Run:
+        capsys.readouterr()
+        code = main(["--data-dir", str(data_dir), *map(str, args)])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run

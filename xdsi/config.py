@@ -1,4 +1,4 @@
-"""One frozen, typed :class:`Settings`, loaded from an ini file and ``XDSI_*`` environment variables.
+"""One frozen, typed :class:`Settings`, loaded from an ini file and ``XDSI_*`` variables.
 
 Precedence (lowest first): built-in defaults, the ini file (``[xdsi]`` section; a commented
 default ships as ``samples/xdsi.ini``), environment variables ``XDSI_<FIELD>`` (upper case), then

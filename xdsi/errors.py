@@ -120,7 +120,7 @@ class FormatNotProvidable(XdsiError):
 
 
 class SingleImageFormatUnavailable(XdsiError):
-    """A single-image media type was asked for a multi-frame object without FrameNumber (``0008``)."""
+    """A single-image media type asked for a multi-frame object without FrameNumber (``0008``)."""
 
     error_code = ns.WADO_MULTIFRAME_SINGLE_IMAGE
 

@@ -11,42 +11,17 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from tests.conftest import Run
 from tests.peers.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
-from xdsi.cli import main
 from xdsi.store import SqlFileStore
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def xdsi(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    """Run the real ``xdsi`` command line in-process (``xdsi.cli.main``) on one data directory.
-
-    In-process because each interpreter start costs seconds on a loaded CI machine; the kill
-    test, which needs a process to kill, runs ``python -m xdsi``.
-    """
-
-    def run(data_dir: Path, *args: str | Path) -> Run:
-        capsys.readouterr()
-        code = main(["--data-dir", str(data_dir), *map(str, args)])
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def outcome_of(stdout: str, path: Path) -> str:

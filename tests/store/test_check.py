@@ -11,41 +11,16 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
-from xdsi.cli import main
+from tests.conftest import Run
 from xdsi.store import SqlFileStore
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def xdsi(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    """Run the real ``xdsi`` command line in-process (``xdsi.cli.main``) on one data directory.
-
-    In-process because each interpreter start costs seconds on a loaded CI machine; the kill
-    test, which needs a process to kill, runs ``python -m xdsi``.
-    """
-
-    def run(data_dir: Path, *args: str | Path) -> Run:
-        capsys.readouterr()
-        code = main(["--data-dir", str(data_dir), *map(str, args)])
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def kinds(stdout: str) -> list[str]:
@@ -169,7 +144,6 @@ _KILL_BEFORE_COMMIT = """
 import os, signal, sys
 from pathlib import Path
 from sqlalchemy.orm import sessionmaker
-from xdsi.cli import main
 from xdsi.store import SqlFileStore
 
 store = SqlFileStore(Path(sys.argv[1]))

@@ -24,7 +24,20 @@ def test_valid_uids(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "../../etc", "1.2.", ".1.2", "1..2", "1.02", "1.2 ", "1.2/3", "1." + "2" * 63, None, 12, "1.2\x00"],
+    [
+        "",
+        "../../etc",
+        "1.2.",
+        ".1.2",
+        "1..2",
+        "1.02",
+        "1.2 ",
+        "1.2/3",
+        "1." + "2" * 63,
+        None,
+        12,
+        "1.2\x00",
+    ],
 )
 def test_invalid_uids_refused(value: object) -> None:
     assert not is_valid_uid(value)
