@@ -79,10 +79,18 @@ class UnsupportedParameter(XdsiError):
     error_code = ns.WADO_UNSUPPORTED_PARAMETER
 
 
-class TransferSyntaxUnavailable(XdsiError):
-    """None of the listed transfer syntaxes can be produced (PS3.18 ``0007``)."""
+class FormatNotProvidable(XdsiError):
+    """This object cannot be provided in the requested format (PS3.18 ``0007``).
+
+    E.g. an SR or KOS (no Pixel Data) asked for as image/jpeg: the server supports the format, the
+    object cannot be provided in it.
+    """
 
     error_code = ns.WADO_FORMAT_NOT_PROVIDABLE
+
+
+class TransferSyntaxUnavailable(FormatNotProvidable):
+    """None of the listed transfer syntaxes can be produced (PS3.18 ``0007``, RAD69-005)."""
 
 
 class FormatNotSupported(XdsiError):
@@ -108,15 +116,6 @@ class AnonymizationFailed(XdsiError):
 
     error_code = ns.WADO_UNABLE_TO_ANONYMIZE
 
-
-class FormatNotProvidable(XdsiError):
-    """This object cannot be rendered into the requested media type (PS3.18 ``0007``).
-
-    E.g. an SR or KOS (no Pixel Data) asked for as image/jpeg: the server supports the format, the
-    object cannot be provided in it.  Same code as :class:`TransferSyntaxUnavailable`.
-    """
-
-    error_code = ns.WADO_FORMAT_NOT_PROVIDABLE
 
 
 class SingleImageFormatUnavailable(XdsiError):
