@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+import pytest
 
 from xdsi.config import Settings, load_settings
 from xdsi.model import Outcome, RetrieveImagingDocumentSetRequest
@@ -81,3 +82,16 @@ def live_server(
             thread.join(timeout=10)
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory,
+    free_port_factory: Callable[[], int],
+    sample_files: list[Path],
+) -> Iterator[LiveServer]:
+    """One server per test module on a free loopback port, its store filled with the samples."""
+    with live_server(
+        tmp_path_factory.mktemp("live-data"), free_port_factory(), sample_files
+    ) as server:
+        yield server

@@ -11,7 +11,7 @@ stored samples.  Needs Debian ``jaxws`` (``wsimport`` and the JAX-WS RI 2.3 jars
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,18 +106,6 @@ class JavaClient:
             # The last lines of the Java stack trace say what JAX-WS objected to.
             raise AssertionError(f"JAX-WS client exit {done.returncode}:\n{done.stderr[-3000:]}")
         return done.returncode, done.stdout.splitlines()
-
-
-@pytest.fixture(scope="module")
-def live(
-    tmp_path_factory: pytest.TempPathFactory,
-    free_port_factory: Callable[[], int],
-    sample_files: list[Path],
-) -> Iterator[LiveServer]:
-    with live_server(
-        tmp_path_factory.mktemp("jaxws-data"), free_port_factory(), sample_files
-    ) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
