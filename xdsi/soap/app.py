@@ -8,9 +8,10 @@ Routes on ``Settings.endpoint_path``:
   ``max_request_bytes`` → unwrap MTOM (:mod:`~xdsi.soap.mtom`) → hardened parse
   (:mod:`~xdsi.soap.xmlsafe`) → envelope version → mustUnderstand and WS-Addressing
   (:mod:`~xdsi.soap.addressing`) → operation from ``wsa:Action`` (else the Content-Type action,
-  else the Body element) → every request element of the Body through spyne and the transaction
-  (:mod:`~xdsi.soap.service`) → one response, MTOM when it carries documents or the request was
-  MTOM, plain SOAP otherwise (NIST checks MTOM-in ⇒ MTOM-out; dicomtrolley reads failures as plain
+  else the Body element; :mod:`~xdsi.soap.operation`) → every request element of the Body to
+  that operation (RAD-69: :mod:`~xdsi.soap.rad69`) → one response whose ``wsa:Action`` pairs
+  with the request's spelling, MTOM when it carries documents or the request was MTOM, plain
+  SOAP otherwise (NIST checks MTOM-in ⇒ MTOM-out; dicomtrolley reads failures as plain
   SOAP, standards.md §4).
 
 No traceback reaches the wire: anything unexpected is logged and answered with a generic
@@ -21,8 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
@@ -33,10 +33,11 @@ from xdsi.config import Settings
 from xdsi.model import Outcome, RetrieveImagingDocumentSetRequest
 from xdsi.soap import faults
 from xdsi.soap.addressing import peek_message_id, read_headers
-from xdsi.soap.convert import merge_outcomes, response_to_wire
 from xdsi.soap.envelope import new_envelope, serialize, soap12
 from xdsi.soap.mtom import MtomResponse, read_request, resolve_xop
-from xdsi.soap.service import RAD69_REQUEST, Handlers, Retrieve, ServiceRunner
+from xdsi.soap.operation import Operation, Reply
+from xdsi.soap.rad69 import rad69_operation
+from xdsi.soap.service import Retrieve
 from xdsi.soap.wsdl import WsdlDocuments
 from xdsi.soap.xmlsafe import XmlRejected, parse_xml
 
@@ -53,22 +54,6 @@ READ_CHUNK = 64 * 1024
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One SOAP operation: the Body element it takes and the reply's wsa:Action."""
-
-    request: etree.QName
-    response_action: str
-
-
-RAD69 = Operation(RAD69_REQUEST, ns.ACTION_RAD69_RESPONSE)
-OPERATIONS_BY_ACTION: dict[str, Operation] = {
-    ns.ACTION_RAD69: RAD69,
-    ns.ACTION_RAD69_LEGACY: RAD69,  # dcm4chee-xds's WSDL until 2013 (standards.md §1)
-}
-OPERATIONS_BY_ELEMENT: dict[str, Operation] = {RAD69_REQUEST.text: RAD69}
-
-
 class _Version11(Exception):
     """A SOAP 1.1 envelope arrived (answered by SOAP 1.2 Part 1 Appendix A)."""
 
@@ -79,12 +64,21 @@ class SoapApplication:
     def __init__(
         self,
         settings: Settings,
-        retrieve: Retrieve,
+        operations: Sequence[Operation],
         documents: WsdlDocuments | None = None,
     ) -> None:
         self.settings = settings
         self.endpoint_path = settings.endpoint_path.rstrip("/") or "/"
-        self.runner = ServiceRunner(Handlers(retrieve=retrieve))
+        self.operations = tuple(operations)
+        self.by_action: dict[str, Operation] = {}
+        self.by_element: dict[str, Operation] = {}
+        for operation in self.operations:
+            for action in operation.actions:
+                if self.by_action.setdefault(action, operation) is not operation:
+                    raise ValueError(f"two operations claim the action {action}")
+            for element in operation.request_elements:
+                if self.by_element.setdefault(element, operation) is not operation:
+                    raise ValueError(f"two operations claim the element {element}")
         self.documents = documents or WsdlDocuments()
 
     # --- WSGI ---------------------------------------------------------------------------------
@@ -149,17 +143,23 @@ class SoapApplication:
             relates_to = peek_message_id(header)
             resolve_xop(envelope, message.attachments)
             addressing = read_headers(header)
-            operation = _operation(addressing.action or message.action, soap_body)
+            action = (addressing.action or message.action or "").strip() or None
+            operation = self._operation(action, soap_body)
             elements = [
-                e for e in soap_body if isinstance(e.tag, str) and e.tag == operation.request
+                e
+                for e in soap_body
+                if isinstance(e.tag, str) and e.tag in operation.request_elements
             ]
             if not elements:
-                raise faults.sender(
-                    f"the SOAP Body carries no {operation.request.text} element for this action"
-                )
-            outcome = merge_outcomes(self.runner.call(element) for element in elements)
+                expected = " or ".join(sorted(operation.request_elements))
+                raise faults.sender(f"the SOAP Body carries no {expected} element for this action")
+            reply = operation.answer(elements)
             return self._respond(
-                start_response, operation, outcome, addressing.message_id, message.mtom
+                start_response,
+                operation.reply_action(action),
+                reply,
+                addressing.message_id,
+                message.mtom,
             )
         except _Version11:
             data = faults.soap11_version_mismatch()
@@ -193,20 +193,34 @@ class SoapApplication:
             raise _too_large(limit)
         return b"".join(pieces)
 
+    def _operation(self, action: str | None, body: etree._Element) -> Operation:
+        """The operation named by ``action``, else by the first Body element."""
+        if action:
+            found = self.by_action.get(action)
+            if found is None:
+                raise faults.action_not_supported(action)
+            return found
+        first = next((e for e in body if isinstance(e.tag, str)), None)
+        if first is None:
+            raise faults.sender("the SOAP Body is empty")
+        found = self.by_element.get(first.tag)
+        if found is None:
+            raise faults.sender(f"no wsa:Action, and {first.tag} is not a request of this service")
+        return found
+
     def _respond(
         self,
         start_response: StartResponse,
-        operation: Operation,
-        outcome: Outcome,
+        action: str,
+        reply: Reply,
         message_id: str | None,
         mtom: bool,
     ) -> Iterable[bytes]:
-        envelope, _header, body = new_envelope(operation.response_action, message_id)
-        element, attachments = response_to_wire(outcome)
-        body.append(element)
+        envelope, _header, body = new_envelope(action, message_id)
+        body.append(reply.element)
         data = serialize(envelope)
-        if attachments or mtom:
-            package = MtomResponse(data, attachments)
+        if reply.attachments or mtom:
+            package = MtomResponse(data, reply.attachments)
             start_response("200 OK", [("Content-Type", package.content_type)])
             return package
         start_response(
@@ -237,22 +251,6 @@ def _envelope_parts(
     if body is None:
         raise faults.sender("the SOAP envelope has no Body")
     return header, body
-
-
-def _operation(action: str | None, body: etree._Element) -> Operation:
-    """The operation named by ``action`` (whitespace-trimmed), else by the first Body element."""
-    if action and action.strip():
-        found = OPERATIONS_BY_ACTION.get(action.strip())
-        if found is None:
-            raise faults.action_not_supported(action.strip())
-        return found
-    first = next((e for e in body if isinstance(e.tag, str)), None)
-    if first is None:
-        raise faults.sender("the SOAP Body is empty")
-    found = OPERATIONS_BY_ELEMENT.get(first.tag)
-    if found is None:
-        raise faults.sender(f"no wsa:Action, and {first.tag} is not a request of this service")
-    return found
 
 
 def _fault(
@@ -314,7 +312,8 @@ def make_app(
             return retrieve_imaging_document_set(request, bound_store, settings)
 
         retrieve = retrieve_from_store
-    return SoapApplication(settings, retrieve)
+    operations = [rad69_operation(retrieve)]
+    return SoapApplication(settings, operations)
 
 
-__all__ = ["OPERATIONS_BY_ACTION", "SoapApplication", "make_app"]
+__all__ = ["SoapApplication", "make_app"]

@@ -23,12 +23,11 @@ from xdsi import ns
 from xdsi.model import (
     DocumentRequest,
     Outcome,
-    RegistryError,
     RetrieveImagingDocumentSetRequest,
-    Severity,
 )
 from xdsi.soap import types
 from xdsi.soap.mtom import Attachment, cid_url, content_id
+from xdsi.soap.registry import registry_response
 
 
 def _clean(value: object) -> str:
@@ -84,20 +83,13 @@ def _xds(local: str) -> str:
     return f"{{{ns.XDS_B}}}{local}"
 
 
-def _rs(local: str) -> str:
-    return f"{{{ns.RS}}}{local}"
-
-
 RESPONSE_NSMAP = {"xdsb": ns.XDS_B, "rs": ns.RS, "xop": ns.XOP}
 
 
 def response_to_wire(outcome: Outcome) -> tuple[etree._Element, list[Attachment]]:
     """``ihe:RetrieveDocumentSetResponse`` for ``outcome`` and the attachments it references."""
     response = etree.Element(_xds("RetrieveDocumentSetResponse"), nsmap=RESPONSE_NSMAP)
-    registry = etree.SubElement(response, _rs("RegistryResponse"))
-    registry.set("status", outcome.status.value)
-    if outcome.errors:
-        registry.append(_error_list(outcome.errors))
+    registry_response(response, outcome.status, outcome.errors)
     attachments: list[Attachment] = []
     for index, document in enumerate(outcome.documents, start=1):
         echo = document.request
@@ -118,22 +110,6 @@ def response_to_wire(outcome: Outcome) -> tuple[etree._Element, list[Attachment]
             )
         )
     return response, attachments
-
-
-def _error_list(errors: list[RegistryError]) -> etree._Element:
-    highest = (
-        Severity.ERROR if any(e.severity is Severity.ERROR for e in errors) else Severity.WARNING
-    )
-    element = etree.Element(_rs("RegistryErrorList"))
-    element.set("highestSeverity", highest.value)
-    for error in errors:
-        entry = etree.SubElement(element, _rs("RegistryError"))
-        entry.set("errorCode", error.error_code)
-        entry.set("codeContext", error.code_context)
-        entry.set("severity", error.severity.value)
-        if error.location is not None:
-            entry.set("location", error.location)
-    return element
 
 
 __all__ = ["merge_outcomes", "request_from_wire", "response_to_wire"]
