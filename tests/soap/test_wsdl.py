@@ -1,4 +1,4 @@
-"""``?wsdl`` and ``?xsd=`` (in-process): the vendored files served with only their
+"""``?wsdl`` and ``?xsd=`` (in-process): the files of ``wsdl/`` served with only their
 ``schemaLocation``s and the ``soap12:address`` changed, and no way out of ``schema/``."""
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from lxml import etree
 
 from tests.soap.support import WSDL_DIR, call
 from xdsi import ns
+from xdsi.soap.wsdl import SERVICE_WSDL
 
 ENDPOINT_URL = "http://127.0.0.1:8080/xdsi/ImagingDocumentSource"
 SCHEMA_REFS = (f"{{{ns.XSD}}}include", f"{{{ns.XSD}}}import")
 
 
 def _as_served(path: Path, served: etree._Element) -> etree._Element:
-    """The vendored file with the served schemaLocation/address values copied in."""
+    """The file in ``wsdl/`` with the served schemaLocation/address values copied in."""
     original = etree.parse(str(path)).getroot()
     mine = list(original.iter(*SCHEMA_REFS, f"{{{ns.WSDL_SOAP12}}}address"))
     theirs = list(served.iter(*SCHEMA_REFS, f"{{{ns.WSDL_SOAP12}}}address"))
@@ -37,9 +38,9 @@ def test_wsdl_changes_only_locations(app) -> None:  # type: ignore[no-untyped-de
     assert locations and all(loc.startswith(ENDPOINT_URL + "?xsd=") for loc in locations)
     address = served.find(f".//{{{ns.WSDL_SOAP12}}}address")
     assert address.get("location") == ENDPOINT_URL
-    expected = _as_served(WSDL_DIR / "wsdl" / "XDS-I.b_ImagingDocumentSource.wsdl", served)
+    expected = _as_served(WSDL_DIR / SERVICE_WSDL, served)
     assert etree.tostring(served, method="c14n2") == etree.tostring(expected, method="c14n2")
-    assert b"<!--" in reply.body  # comments kept: the file is served as vendored
+    assert b"<!--" in reply.body  # comments kept: the file is served as it is
 
 
 @pytest.mark.parametrize("query", ["WSDL", "wsdl=", "wsdl&x=1"])

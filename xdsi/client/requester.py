@@ -41,9 +41,10 @@ from xdsi.model import DocumentRequest, RetrieveImagingDocumentSetRequest
 log = logging.getLogger(__name__)
 
 DEFAULT_WSDL: Final = (
-    Path(__file__).resolve().parents[2] / "wsdl" / "wsdl" / "XDS-I.b_ImagingDocumentSource.wsdl"
+    Path(__file__).resolve().parents[2] / "wsdl" / "wsdl" / "ImagingDocumentSource.wsdl"
 )
-"""The vendored RAD-69 WSDL of the repository checkout (``wsdl/SOURCES.md``)."""
+"""The WSDL the server serves (RAD-69, rendered, metadata), from the repository checkout
+(``wsdl/SOURCES.md``)."""
 BINDING: Final = f"{{{ns.XDSI_B}}}ImagingDocumentSource_Binding"
 OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSet"
 CHUNK_SIZE: Final = 64 * 1024

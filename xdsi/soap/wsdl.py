@@ -1,7 +1,10 @@
 """Serving the normative WSDL and its schemas from ``wsdl/`` (design note 14).
 
-The files stay byte-for-byte as vendored (``wsdl/SOURCES.md``).  What is served differs in two
-ways only, so that zeep, JAX-WS ``wsimport`` and SoapUI can load the service from its URL alone:
+The served WSDL, ``wsdl/wsdl/ImagingDocumentSource.wsdl``, covers the three WADO-WS operations
+(PS3.18 2017b §6.4.1-§6.4.3: RAD-69, rendered, metadata); it and the two schemas it adds are
+derived files, the rest of the set is vendored unmodified (both listed in ``wsdl/SOURCES.md``).
+What is served differs from the files in two ways only, so that zeep, JAX-WS ``wsimport`` and
+SoapUI can load the service from its URL alone:
 
 * every ``schemaLocation`` (``xsd:include``/``xsd:import``) becomes an absolute URL of this
   endpoint, ``<endpoint>?xsd=<path below schema/>``;
@@ -25,7 +28,8 @@ from xdsi.soap.xmlsafe import parse_xml
 
 WSDL_DIR = Path(__file__).resolve().parent.parent.parent / "wsdl"
 """``wsdl/`` of the repository checkout (the vendored set is not packaged separately)."""
-SERVICE_WSDL = "wsdl/XDS-I.b_ImagingDocumentSource.wsdl"
+SERVICE_WSDL = "wsdl/ImagingDocumentSource.wsdl"
+"""The served WSDL: RAD-69, rendered and metadata operations (derived, see its header comment)."""
 SCHEMA_ROOT = "schema"
 
 _SCHEMA_REFS = (f"{{{ns.XSD}}}include", f"{{{ns.XSD}}}import", f"{{{ns.XSD}}}redefine")
@@ -37,7 +41,7 @@ class WsdlDocuments:
     def __init__(self, root: Path = WSDL_DIR) -> None:
         self.root = root.resolve()
         if not (self.root / SERVICE_WSDL).is_file():
-            raise FileNotFoundError(f"the RAD-69 WSDL is missing: {self.root / SERVICE_WSDL}")
+            raise FileNotFoundError(f"the service WSDL is missing: {self.root / SERVICE_WSDL}")
 
     def wsdl(self, endpoint_url: str) -> bytes:
         """The service WSDL with absolute schema URLs and the actual ``soap12:address``."""
@@ -99,4 +103,4 @@ def _serialize(tree: etree._Element) -> bytes:
     return data
 
 
-__all__ = ["WSDL_DIR", "WsdlDocuments", "xsd_url"]
+__all__ = ["SERVICE_WSDL", "WSDL_DIR", "WsdlDocuments", "xsd_url"]
