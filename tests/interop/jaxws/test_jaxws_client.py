@@ -78,6 +78,8 @@ class JavaClient:
 
     classes: Path
     classpath: str
+    generated: Path
+    """Java sources ``wsimport`` generated from the WSDL."""
 
     def retrieve(
         self, wsdl_url: str, documents: list[DocumentRequest], out: Path, work: Path
@@ -131,7 +133,31 @@ def java_client(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> J
     sources.append(str(HERE / "src" / "org" / "xdsi" / "interop" / "RetrieveClient.java"))
     javac = _run(["javac", "-nowarn", "-cp", classpath, "-d", str(classes), *sources], work)
     assert javac.returncode == 0, javac.stdout + javac.stderr
-    return JavaClient(classes, classpath)
+    return JavaClient(classes, classpath, generated)
+
+
+def test_wsimport_generates_all_three_operations(java_client: JavaClient) -> None:
+    """The served WSDL compiles (fixture) and the port type has the RAD-69, rendered and metadata
+    operations with the advertised SOAP actions (the output actions JAX-WS reads from the WSDL
+    at run time, it does not write them into the stubs)."""
+    (port_type,) = java_client.generated.rglob("ImagingDocumentSourcePortType.java")
+    source = port_type.read_text(encoding="utf-8")
+    for operation, action, method in (
+        ("RetrieveImagingDocumentSet", ns.ACTION_RAD69, "RetrieveDocumentSetResponseType"),
+        ("RetrieveRenderedImagingDocumentSet", ns.ACTION_RENDERED,
+         "RetrieveRenderedImagingDocumentSetResponseType"),
+        ("RetrieveImagingDocumentSetInformation", ns.ACTION_METADATA,
+         "RetrieveImagingDocumentSetInformationResponseType"),
+    ):  # fmt: skip
+        name = f"ImagingDocumentSource_{operation}"
+        assert f'@WebMethod(operationName = "{name}", action = "{action}")' in source
+        assert f"public {method} imagingDocumentSource{operation}(" in source
+    wado = {p.name for p in java_client.generated.rglob("*.java") if "wado" in p.parts}
+    assert {
+        "RetrieveRenderedImagingDocumentSetRequestType.java",
+        "RetrieveImagingDocumentSetInformationResponseType.java",
+        "RegionType.java",
+    } <= wado
 
 
 def test_jaxws_retrieves_the_study_byte_identical(
