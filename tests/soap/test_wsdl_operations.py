@@ -235,3 +235,14 @@ def test_metadata_request_needs_an_xpath_and_the_study_uid() -> None:
     no_study = re.sub(r' studyInstanceUID="[^"]*"', "", text)
     assert schema_errors(body_element(etree.fromstring(no_study.encode())))
 
+
+
+def test_every_served_operation_is_in_the_wsdl_as_advertised(app) -> None:  # type: ignore[no-untyped-def]
+    """Each operation the endpoint dispatches (:class:`xdsi.soap.operation.Operation`) is in the
+    WSDL under its name, its first (advertised) action pair is the WSDL's input/output action
+    pair, and it takes the WSDL's request element."""
+    assert app.operations
+    for operation in app.operations:
+        sent, answered, request_element, _ = OPERATIONS[operation.name]
+        assert next(iter(operation.actions.items())) == (sent, answered), operation.name
+        assert request_element in operation.request_elements, operation.name
