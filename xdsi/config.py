@@ -69,6 +69,12 @@ class Settings:
     max_documents_per_request: int = 10_000
     max_response_bytes: int = 16 * 1024**3
 
+    # Metadata (PS3.18 2017b §6.4.3)
+    metadata_cache_bytes: int = 1024**3
+    """Disk cache of Native DICOM Model texts under ``<data_dir>/cache``; 0 = memory only."""
+    max_metadata_response_bytes: int = 256 * 1024**2
+    """Most XPathResponse text in one metadata response (held in memory; 0005 beyond)."""
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'index.sqlite'}"
@@ -156,3 +162,7 @@ def _validate(settings: Settings) -> None:
     for name in ("threads", "max_request_bytes", "max_documents_per_request", "max_response_bytes"):
         if getattr(settings, name) <= 0:
             raise ValueError(f"{name} must be positive")
+    if settings.metadata_cache_bytes < 0:
+        raise ValueError("metadata_cache_bytes must not be negative")
+    if settings.max_metadata_response_bytes <= 0:
+        raise ValueError("max_metadata_response_bytes must be positive")

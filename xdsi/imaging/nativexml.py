@@ -214,8 +214,10 @@ def to_native_xml_bytes(
     bulk: BulkDataMode = BulkDataMode.OMIT,
     bulk_uri: BulkUri | None = None,
     pretty_print: bool = False,
+    xml_declaration: bool = True,
 ) -> bytes:
-    """:func:`to_native_xml` serialised as UTF-8 with an XML declaration.
+    """:func:`to_native_xml` serialised as UTF-8, with an XML declaration unless
+    ``xml_declaration`` is false (the form embedded in other XML, e.g. a metadata XPathResponse).
 
     ``pretty_print`` puts each element on its own line and indents it, as dcm2xml does; the added
     whitespace sits in element-only content, which the schema ignores, but it is text under
@@ -224,10 +226,11 @@ def to_native_xml_bytes(
     if pretty_print:
         root = to_native_xml(ds, bulk=bulk, bulk_uri=bulk_uri)
         data: bytes = etree.tostring(
-            root, xml_declaration=True, encoding="UTF-8", pretty_print=True
+            root, xml_declaration=xml_declaration, encoding="UTF-8", pretty_print=True
         )
         return data
-    return _DECLARATION + _serialise(ds, bulk, bulk_uri)
+    body = _serialise(ds, bulk, bulk_uri)
+    return _DECLARATION + body if xml_declaration else body
 
 
 # --- serialisation ------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""Plain request/response objects of Retrieve Imaging Document Set Metadata (PS3.18 2017b §6.4.3;
+XML elements named ``…Information…``).  The SOAP layer (:mod:`xdsi.soap.metadata`) converts wire
+messages into these and back; nothing here knows XML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsi.model import DocumentRequest, RegistryError, Status, status_of
+
+
+@dataclass(frozen=True)
+class XPathExpression:
+    """One ``wado:XPath``: the expression and the prefixes bound where it was written."""
+
+    text: str
+    namespaces: tuple[tuple[str, str], ...] = ()
+    """(prefix, namespace URI) pairs in scope of the ``wado:XPath`` element."""
+
+
+@dataclass(frozen=True)
+class DocumentInformationRequest:
+    """One ``wado:DocumentInformationRequest`` with the study/series it was listed under."""
+
+    document: DocumentRequest
+    xpaths: tuple[XPathExpression, ...]
+    anonymize: str | None = None
+    """Text of ``wado:Anonymize`` (``""`` for an empty element), ``None`` when absent."""
+
+
+@dataclass(frozen=True)
+class RetrieveImagingDocumentSetInformationRequest:
+    """``wado:RetrieveImagingDocumentSetInformationRequest`` (PS3.18 §6.4.3.1)."""
+
+    documents: tuple[DocumentInformationRequest, ...]
+
+
+@dataclass(frozen=True)
+class DocumentInformation:
+    """One ``wado:DocumentInformationResponse``: the echo and one result per XPath, in order."""
+
+    request: DocumentRequest
+    results: tuple[str, ...]
+
+
+@dataclass
+class MetadataOutcome:
+    """Answered documents and RegistryErrors (partial success is data, design note 5)."""
+
+    documents: list[DocumentInformation] = field(default_factory=list)
+    errors: list[RegistryError] = field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.documents, self.errors)
+
+
+__all__ = [
+    "DocumentInformation",
+    "DocumentInformationRequest",
+    "MetadataOutcome",
+    "RetrieveImagingDocumentSetInformationRequest",
+    "XPathExpression",
+]
