@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-import rnc2rng  # type: ignore[import-untyped]
 from lxml import etree
 from pydicom.data import get_charset_files, get_testdata_file, get_testdata_files
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -31,6 +30,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, gen
 
 from tests.conftest import REPO, SAMPLES, need_program
 from tests.imaging.nativecompare import Attribute, compare, parse
+from tests.imaging.nativeschema import native_schema
 from xdsi import ns
 from xdsi.errors import ProcessingFailure
 from xdsi.imaging.nativexml import (
@@ -40,7 +40,6 @@ from xdsi.imaging.nativexml import (
     to_native_xml_bytes,
 )
 
-RNC = Path("/work/shared/reference/ps3.19/NativeDicomModel_PS3.19_A.1.6.rnc")
 ORACLE_DIR = Path("/work/shared/reference/native")
 NSMAP = {"n": ns.NATIVE_DICOM}
 _HUGE = etree.XMLParser(huge_tree=True)
@@ -116,20 +115,8 @@ def _assert_same(path: Path, diffs: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def schema() -> etree.RelaxNG:
-    """The PS3.19 A.1.6 RELAX NG, converted from compact syntax by ``rnc2rng``.
-
-    Two minimal text fixes before conversion, both documented in libraries.md §5 / standards.md
-    §3.8: the copied grammar has a stray ``| |`` in the VR choice (a syntax error), and it lacks
-    the ``xml:space="preserve"`` that Table A.1.5-1 requires on the root.
-    """
-    text = RNC.read_text(encoding="utf-8")
-    fixed = text.replace('"OV" | | "OW"', '"OV" | "OW"').replace(
-        "start = element NativeDicomModel { DicomDataSet }",
-        'start = element NativeDicomModel { attribute xml:space { "preserve" }, DicomDataSet }',
-    )
-    assert fixed.count("| |") == 0 and "xml:space" in fixed, "reference text changed; revisit"
-    rng = rnc2rng.dumps(rnc2rng.loads(fixed))
-    return etree.RelaxNG(etree.fromstring(rng.encode("utf-8")))
+    """The PS3.19 A.1.6 RELAX NG (:mod:`tests.imaging.nativeschema`)."""
+    return native_schema()
 
 
 def _valid(schema: etree.RelaxNG, root: etree._Element) -> None:

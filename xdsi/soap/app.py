@@ -9,10 +9,10 @@ Routes on ``Settings.endpoint_path``:
   (:mod:`~xdsi.soap.xmlsafe`) → envelope version → mustUnderstand and WS-Addressing
   (:mod:`~xdsi.soap.addressing`) → operation from ``wsa:Action`` (else the Content-Type action,
   else the Body element; :mod:`~xdsi.soap.operation`) → every request element of the Body to
-  that operation (RAD-69: :mod:`~xdsi.soap.rad69`) → one response whose ``wsa:Action`` pairs
-  with the request's spelling, MTOM when it carries documents or the request was MTOM, plain
-  SOAP otherwise (NIST checks MTOM-in ⇒ MTOM-out; dicomtrolley reads failures as plain
-  SOAP, standards.md §4).
+  that operation (RAD-69: :mod:`~xdsi.soap.rad69`, metadata: :mod:`~xdsi.soap.metadata`) → one
+  response whose ``wsa:Action`` pairs with the request's spelling, MTOM when it carries
+  documents or the request was MTOM, plain SOAP otherwise (NIST checks MTOM-in ⇒ MTOM-out;
+  dicomtrolley reads failures as plain SOAP, standards.md §4).
 
 No traceback reaches the wire: anything unexpected is logged and answered with a generic
 Receiver fault.
@@ -34,6 +34,7 @@ from xdsi.model import Outcome, RetrieveImagingDocumentSetRequest
 from xdsi.soap import faults
 from xdsi.soap.addressing import peek_message_id, read_headers
 from xdsi.soap.envelope import new_envelope, serialize, soap12
+from xdsi.soap.metadata import RetrieveInformation, metadata_operation
 from xdsi.soap.mtom import MtomResponse, read_request, resolve_xop
 from xdsi.soap.operation import Operation, Reply
 from xdsi.soap.rad69 import rad69_operation
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from xdsi.store.base import Store
+    from xdsi.transactions.metadata_model import (
+        MetadataOutcome,
+        RetrieveImagingDocumentSetInformationRequest,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +294,7 @@ def make_app(
     store: Store | None = None,
     *,
     retrieve: Retrieve | None = None,
+    retrieve_information: RetrieveInformation | None = None,
 ) -> WSGIApplication:
     """The endpoint's WSGI application.
 
@@ -297,9 +303,12 @@ def make_app(
     settings:
         Endpoint path, limits and the transaction's settings.
     store:
-        The store RAD-69 answers from (``xdsi.store.open_store(settings)``).
+        The store the operations answer from (``xdsi.store.open_store(settings)``).
     retrieve:
         Instead of ``store``: the transaction as a callable (tests, other back ends).
+    retrieve_information:
+        Instead of ``store``: the metadata transaction as a callable; without it and without a
+        store the endpoint serves RAD-69 only.
     """
     if retrieve is None:
         if store is None:
@@ -313,7 +322,26 @@ def make_app(
 
         retrieve = retrieve_from_store
     operations = [rad69_operation(retrieve)]
+    if retrieve_information is None and store is not None:
+        retrieve_information = _metadata_transaction(settings, store)
+    if retrieve_information is not None:
+        operations.append(metadata_operation(retrieve_information))
     return SoapApplication(settings, operations)
+
+
+def _metadata_transaction(settings: Settings, store: Store) -> RetrieveInformation:
+    """The metadata transaction bound to ``store`` and one Native XML cache under data_dir."""
+    from xdsi.transactions.metadata import retrieve_imaging_document_set_information
+    from xdsi.transactions.metadata_cache import NativeCache
+
+    cache = NativeCache(settings.data_dir, settings.metadata_cache_bytes)
+
+    def retrieve_information(
+        request: RetrieveImagingDocumentSetInformationRequest,
+    ) -> MetadataOutcome:
+        return retrieve_imaging_document_set_information(request, store, settings, cache)
+
+    return retrieve_information
 
 
 __all__ = ["SoapApplication", "make_app"]
