@@ -5,6 +5,9 @@ Documents are named by SOP Instance UID, either on the command line (``--study``
 §4.69.4.1.2).  A RAD-69 request lists SOP Instance UIDs: there is no "whole study" request, so a
 study or series without instance UIDs is resolved through the KOS or refused.
 
+With ``--metadata`` the same instances are asked for their PS3.19 metadata instead
+(:mod:`xdsi.client.metadata`; PS3.18 2017b §6.4.3), optionally filtered by ``--xpath``.
+
 Exit status: 0 Success, 2 PartialSuccess, 1 Failure — and 1 for a SOAP fault, a transport error,
 a truncated response or unusable arguments (one line on stderr, no traceback).  argparse's own
 usage errors exit 2, as everywhere.
@@ -95,6 +98,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mtom", action="store_true", help="send the request as MTOM/XOP (multipart/related)"
     )
     parser.add_argument("--wsdl", help="WSDL path or URL (default: the repository's copy)")
+    parser.add_argument(
+        "--metadata",
+        action="store_true",
+        help="Retrieve Imaging Document Set Metadata (PS3.18 §6.4.3) instead of the documents: "
+        "PS3.19 Native DICOM Model XML, one file per instance and XPath",
+    )
+    parser.add_argument(
+        "--xpath",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="with --metadata: XPath over the Native DICOM Model; repeat for several "
+        "(default '/', the whole model)",
+    )
+    parser.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="with --metadata: ask for PS3.15 Basic Profile de-identified metadata",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the documents")
 
@@ -220,11 +242,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     except (UsageError, ClientError) as exc:
         return fail(str(exc))
-    request = request_for(documents, args.ts or DEFAULT_TRANSFER_SYNTAXES)
+    if (args.xpath or args.anonymize) and not args.metadata:
+        return fail("--xpath and --anonymize go with --metadata")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return fail(f"cannot create {args.out}: {exc}")
+    if args.metadata:
+        from xdsi.cli.retrieve_metadata import run_metadata
+
+        return run_metadata(args, documents)
+    request = request_for(documents, args.ts or DEFAULT_TRANSFER_SYNTAXES)
 
     bar = tqdm(total=len(documents), unit="doc", file=sys.stderr, disable=None, leave=False)
 

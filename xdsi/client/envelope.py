@@ -35,8 +35,11 @@ _DOCUMENT_RESPONSE = _q(ns.XDS_B, "DocumentResponse")
 _XOP_INCLUDE = _q(ns.XOP, "Include")
 
 
-def parse_xml(data: bytes) -> etree._Element:
+def parse_xml(data: bytes, *, huge_tree: bool = False) -> etree._Element:
     """Parse ``data`` refusing DTDs and entities (SOAP 1.2 Part 1 §5 forbids a DTD anyway).
+
+    ``huge_tree`` lifts libxml2's 10 MB limit on one text node (a metadata XPathResponse holding
+    a whole large header); entities stay unexpanded either way.
 
     Raises
     ------
@@ -44,7 +47,7 @@ def parse_xml(data: bytes) -> etree._Element:
         If the bytes are not well-formed, DTD-free XML.
     """
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=huge_tree
     )
     try:
         root = etree.fromstring(data, parser)
@@ -144,12 +147,13 @@ def read_envelope(root: etree._Element) -> ResponseEnvelope:
         status = Status(raw_status)
     except ValueError:
         raise MalformedResponse(f"unknown RegistryResponse status {raw_status!r}") from None
-    errors = tuple(_registry_error(e) for e in registry.iter(_REGISTRY_ERROR))
+    errors = tuple(registry_error(e) for e in registry.iter(_REGISTRY_ERROR))
     entries = tuple(_entry(d) for d in child.iterchildren(_DOCUMENT_RESPONSE))
     return ResponseEnvelope(status, errors, entries, _action(root))
 
 
-def _registry_error(element: etree._Element) -> RegistryError:
+def registry_error(element: etree._Element) -> RegistryError:
+    """One ``rs:RegistryError`` element as a :class:`RegistryError` (ebRS 3.0 rs.xsd)."""
     raw = (element.get("severity") or ns.SEVERITY_ERROR).strip()
     try:
         severity = Severity(raw)
@@ -219,4 +223,5 @@ __all__ = [
     "body_child",
     "parse_xml",
     "read_envelope",
+    "registry_error",
 ]
