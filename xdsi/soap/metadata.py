@@ -26,6 +26,7 @@ elements in one Body are answered in one response, in order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
@@ -91,11 +92,15 @@ def metadata_operation(retrieve: RetrieveInformation) -> Operation:
 # --- request ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _names(local: str) -> tuple[str, ...]:
+    """Clark names of ``local`` in every accepted namespace (and none)."""
+    return tuple(etree.QName(namespace, local).text for namespace in _CHILD_NAMESPACES)
+
+
 def _children(parent: etree._Element, local: str) -> Iterator[etree._Element]:
-    for child in parent.iterchildren(tag=etree.Element):
-        qname = etree.QName(child)
-        if qname.localname == local and qname.namespace in _CHILD_NAMESPACES:
-            yield child
+    # Tag filtering inside lxml: a request of 400 documents has ~3,600 elements to look at.
+    return parent.iterchildren(*_names(local))
 
 
 def _text(parent: etree._Element, local: str) -> str | None:
