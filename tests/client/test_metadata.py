@@ -101,19 +101,28 @@ def test_cli_metadata_with_kos(
     assert "status" in out
 
 
+def _one_instance(live: LiveServer, *options: str) -> list[str]:
+    """``xdsi retrieve`` arguments naming the first stored instance, then ``options``."""
+    uid, (study, series) = sorted(live.study_of.items())[0]
+    return [
+        "--endpoint", live.endpoint,
+        "--study", study, "--series", series, "--instance", uid,
+        "--repository-id", live.settings.repository_unique_id,
+        *options,
+    ]  # fmt: skip
+
+
 def test_cli_metadata_xpaths(
     live: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uid, (study, series) = sorted(live.study_of.items())[0]
+    uid = sorted(live.study_of)[0]
     code, out, err = run_cli(
-        [
-            "--endpoint", live.endpoint,
-            "--study", study, "--series", series, "--instance", uid,
-            "--repository-id", live.settings.repository_unique_id,
+        _one_instance(
+            live,
             "--metadata", "--xpath", PATIENT_ID,
             "--xpath", "/NativeDicomModel/DicomAttribute[@keyword='SOPInstanceUID']",
             "--out", str(tmp_path),
-        ],
+        ),
         capsys,
     )  # fmt: skip
     assert code == 0, out + err
@@ -126,31 +135,14 @@ def test_cli_metadata_xpaths(
 def test_cli_xpath_without_metadata_is_refused(
     live: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uid, (study, series) = sorted(live.study_of.items())[0]
-    code, _out, err = run_cli(
-        [
-            "--endpoint", live.endpoint,
-            "--study", study, "--series", series, "--instance", uid,
-            "--repository-id", live.settings.repository_unique_id,
-            "--xpath", "/", "--out", str(tmp_path),
-        ],
-        capsys,
-    )  # fmt: skip
+    code, _out, err = run_cli(_one_instance(live, "--xpath", "/", "--out", str(tmp_path)), capsys)
     assert code == 1 and "--metadata" in err
 
 
 def test_cli_invalid_xpath_is_failure(
     live: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uid, (study, series) = sorted(live.study_of.items())[0]
-    code, out, _err = run_cli(
-        [
-            "--endpoint", live.endpoint,
-            "--study", study, "--series", series, "--instance", uid,
-            "--repository-id", live.settings.repository_unique_id,
-            "--metadata", "--xpath", "/NativeDicomModel[", "--out", str(tmp_path),
-        ],
-        capsys,
-    )  # fmt: skip
+    options = ("--metadata", "--xpath", "/NativeDicomModel[", "--out", str(tmp_path))
+    code, out, _err = run_cli(_one_instance(live, *options), capsys)
     assert code == 1
     assert ns.WADO_INVALID_PARAMETER in out

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from xdsi import ns
 from xdsi.config import Settings
-from xdsi.model import DocumentRequest, Severity, Status
+from xdsi.model import DocumentRequest, RegistryError, Severity, Status
 from xdsi.uids import is_valid_uid
 
 NAME = "retrieve"
@@ -277,10 +277,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"{elapsed:.2f} s ({total / elapsed / 1e6:.1f} MB/s), status {result.status.name} "
         f"-> {args.out}"
     )
-    for error in result.errors:
+    return report(result.errors, result.status, result.action, ns.ACTION_RAD69_RESPONSE)
+
+
+def report(
+    errors: Sequence[RegistryError], status: Status, action: str | None, expected_action: str
+) -> int:
+    """Print the RegistryErrors and an unexpected reply action; the exit status of ``status``."""
+    for error in errors:
         kind = "warning" if error.severity is Severity.WARNING else "error"
         where = f" [{error.location}]" if error.location else ""
         print(f"  {kind} {error.error_code}{where}: {error.code_context}")
-    if result.action and result.action != ns.ACTION_RAD69_RESPONSE:
-        print(f"  note: unexpected response wsa:Action {result.action}", file=sys.stderr)
-    return {Status.SUCCESS: 0, Status.PARTIAL_SUCCESS: 2, Status.FAILURE: 1}[result.status]
+    if action and action != expected_action:
+        print(f"  note: unexpected response wsa:Action {action}", file=sys.stderr)
+    return {Status.SUCCESS: 0, Status.PARTIAL_SUCCESS: 2, Status.FAILURE: 1}[status]

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xdsi import ns
-from xdsi.model import DocumentRequest, Severity, Status
+from xdsi.cli.retrieve import report
+from xdsi.model import DocumentRequest
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,6 @@ def run_metadata(args: argparse.Namespace, documents: Sequence[DocumentRequest])
         f"metadata of {len(result.documents)} of {len(documents)} instance(s), {written} "
         f"result file(s) in {elapsed:.2f} s, status {result.status.name} -> {args.out}"
     )
-    for error in result.errors:
-        kind = "warning" if error.severity is Severity.WARNING else "error"
-        where = f" [{error.location}]" if error.location else ""
-        print(f"  {kind} {error.error_code}{where}: {error.code_context}")
-    expected = requester.action + ns.RESPONSE_SUFFIX
-    if result.action and result.action != expected:
-        print(f"  note: unexpected response wsa:Action {result.action}", file=sys.stderr)
-    return {Status.SUCCESS: 0, Status.PARTIAL_SUCCESS: 2, Status.FAILURE: 1}[result.status]
+    return report(
+        result.errors, result.status, result.action, requester.action + ns.RESPONSE_SUFFIX
+    )

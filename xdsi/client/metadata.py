@@ -23,14 +23,10 @@ from lxml import etree
 
 from xdsi import ns
 from xdsi.client.envelope import body_child, parse_xml, registry_error
-from xdsi.client.mtom import (
-    MultipartReader,
-    content_type_param,
-    media_type,
-    normalize_content_id,
-    wrap_mtom,
-)
-from xdsi.errors import InvalidRequest, MalformedResponse, TransportFailure
+from xdsi.client.mtom import MultipartReader, content_type_param, media_type, normalize_content_id
+from xdsi.client.receive import collect
+from xdsi.client.transport import post_envelope
+from xdsi.errors import InvalidRequest, MalformedResponse
 from xdsi.model import DocumentRequest, RegistryError, Status
 
 __all__ = [
@@ -183,47 +179,20 @@ class MetadataRequester:
         body = metadata_envelope(
             documents, xpaths, anonymize=anonymize, action=self.action, to=self.endpoint
         )
-        if self.mtom:
-            framed = wrap_mtom(body, self.action)
-            body, content_type = framed.body, framed.content_type
-        else:
-            content_type = f'{ns.MEDIA_SOAP12}; charset=utf-8; action="{self.action}"'
-        try:
-            response = self.session.post(
-                self.endpoint,
-                data=body,
-                headers={"Content-Type": content_type},
-                stream=True,
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            raise TransportFailure(f"cannot reach {self.endpoint}: {exc}") from exc
+        response = post_envelope(
+            self.session, self.endpoint, body, self.action, self.mtom, self.timeout
+        )
         with response:
             received = response.headers.get("Content-Type")
-            kind = media_type(received)
-            if kind not in (ns.MEDIA_SOAP12, ns.MEDIA_MULTIPART_RELATED, ns.MEDIA_TEXT_XML):
-                raise TransportFailure(
-                    f"HTTP {response.status_code} {response.reason} from {self.endpoint} "
-                    f"with Content-Type {received or '(none)'}"
-                )
             try:
                 chunks = response.iter_content(CHUNK_SIZE)
-                if kind == ns.MEDIA_MULTIPART_RELATED:
+                if media_type(received) == ns.MEDIA_MULTIPART_RELATED:
                     data = _root_part(received or "", chunks)
                 else:
-                    data = _collect(chunks)
+                    data = collect(chunks, MAX_RESPONSE_BYTES, "SOAP response")
             except requests.RequestException as exc:
                 raise MalformedResponse(f"the response was cut off: {exc}") from exc
         return read_metadata_response(parse_xml(data, huge_tree=True))
-
-
-def _collect(chunks: Iterable[bytes]) -> bytes:
-    data = bytearray()
-    for chunk in chunks:
-        data += chunk
-        if len(data) > MAX_RESPONSE_BYTES:
-            raise MalformedResponse(f"the response is larger than {MAX_RESPONSE_BYTES} bytes")
-    return bytes(data)
 
 
 def _root_part(content_type: str, chunks: Iterable[bytes]) -> bytes:
@@ -239,7 +208,7 @@ def _root_part(content_type: str, chunks: Iterable[bytes]) -> bytes:
             part.headers.content_id == start_id if start_id else number == 0
         )
         if is_root:
-            root = _collect(part.iter_body())
+            root = collect(part.iter_body(), MAX_RESPONSE_BYTES, "root SOAP part")
         else:
             part.drain()  # a metadata answer references no part
     if root is None:

@@ -190,7 +190,8 @@ def read_response(
     return RetrieveResult(envelope.status, documents, envelope.errors, mtom, envelope.action)
 
 
-def _collect(chunks: Iterable[bytes], limit: int, what: str) -> bytes:
+def collect(chunks: Iterable[bytes], limit: int, what: str) -> bytes:
+    """Join ``chunks``; :class:`MalformedResponse` beyond ``limit`` bytes (``what`` names it)."""
     data = bytearray()
     for chunk in chunks:
         data += chunk
@@ -200,7 +201,7 @@ def _collect(chunks: Iterable[bytes], limit: int, what: str) -> bytes:
 
 
 def _read_plain(chunks: Iterable[bytes], saver: _Saver, limit: int) -> ResponseEnvelope:
-    envelope = read_envelope(parse_xml(_collect(chunks, limit, "SOAP response")))
+    envelope = read_envelope(parse_xml(collect(chunks, limit, "SOAP response")))
     for index, entry in enumerate(envelope.entries):
         if entry.inline is None:
             raise MalformedResponse(
@@ -227,7 +228,7 @@ def _read_multipart(
         cid = part.headers.content_id
         is_root = envelope is None and (cid == start_id if start_id else number == 0)
         if is_root:
-            data = _collect(part.iter_body(), max_root_bytes, "root SOAP part")
+            data = collect(part.iter_body(), max_root_bytes, "root SOAP part")
             envelope = read_envelope(parse_xml(data))
             waiting = _dispatch(envelope, saver, spooled)
         elif cid is None or (envelope is not None and cid not in waiting):
@@ -286,4 +287,4 @@ def _place_all(
         saver.place(index, envelope.entries[index], written, keep=not last)
 
 
-__all__ = ["MAX_INLINE_BYTES", "MAX_ROOT_BYTES", "DocumentCallback", "read_response"]
+__all__ = ["MAX_INLINE_BYTES", "MAX_ROOT_BYTES", "DocumentCallback", "collect", "read_response"]

@@ -32,9 +32,10 @@ from zeep.plugins import Plugin
 from zeep.wsdl.utils import etree_to_string
 
 from xdsi import ns
-from xdsi.client.mtom import content_type_param, media_type, wrap_mtom
+from xdsi.client.mtom import content_type_param, wrap_mtom
 from xdsi.client.receive import DocumentCallback, read_response
 from xdsi.client.result import RetrieveResult
+from xdsi.client.transport import post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse, TransportFailure
 from xdsi.model import DocumentRequest, RetrieveImagingDocumentSetRequest
 
@@ -48,9 +49,6 @@ DEFAULT_WSDL: Final = (
 BINDING: Final = f"{{{ns.XDSI_B}}}ImagingDocumentSource_Binding"
 OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSet"
 CHUNK_SIZE: Final = 64 * 1024
-_SOAP_MEDIA_TYPES: Final = frozenset(
-    {ns.MEDIA_SOAP12, ns.MEDIA_MULTIPART_RELATED, ns.MEDIA_TEXT_XML}
-)
 
 
 class AddressingFixes(Plugin):
@@ -219,29 +217,11 @@ class Requester:
         """
         out_dir.mkdir(parents=True, exist_ok=True)
         body = self.envelope(request)
-        if self.mtom:
-            framed = wrap_mtom(body, self.action)
-            body, content_type = framed.body, framed.content_type
-        else:
-            # SOAP 1.2 carries the action as a media-type parameter (RFC 3902), as zeep sends it.
-            content_type = f'{ns.MEDIA_SOAP12}; charset=utf-8; action="{self.action}"'
-        try:
-            response = self.session.post(
-                self.endpoint,
-                data=body,
-                headers={"Content-Type": content_type},
-                stream=True,
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            raise TransportFailure(f"cannot reach {self.endpoint}: {exc}") from exc
+        response = post_envelope(
+            self.session, self.endpoint, body, self.action, self.mtom, self.timeout
+        )
         with response:
             received = response.headers.get("Content-Type")
-            if media_type(received) not in _SOAP_MEDIA_TYPES:
-                raise TransportFailure(
-                    f"HTTP {response.status_code} {response.reason} from {self.endpoint} "
-                    f"with Content-Type {received or '(none)'}"
-                )
             try:
                 return read_response(
                     received,

@@ -100,7 +100,8 @@ def _names(local: str) -> tuple[str, ...]:
 
 def _children(parent: etree._Element, local: str) -> Iterator[etree._Element]:
     # Tag filtering inside lxml: a request of 400 documents has ~3,600 elements to look at.
-    return parent.iterchildren(*_names(local))
+    children: Iterator[etree._Element] = parent.iterchildren(*_names(local))
+    return children
 
 
 def _text(parent: etree._Element, local: str) -> str | None:

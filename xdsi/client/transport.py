@@ -1,0 +1,62 @@
+"""Posting one SOAP 1.2 request, plain or framed as MTOM (SOAP 1.2 HTTP binding; RFC 3902
+``action`` parameter; standards.md §2.2), shared by the RAD-69 and metadata requesters."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import requests
+
+from xdsi import ns
+from xdsi.client.mtom import media_type, wrap_mtom
+from xdsi.errors import TransportFailure
+
+__all__ = ["SOAP_MEDIA_TYPES", "post_envelope"]
+
+SOAP_MEDIA_TYPES: Final = frozenset(
+    {ns.MEDIA_SOAP12, ns.MEDIA_MULTIPART_RELATED, ns.MEDIA_TEXT_XML}
+)
+"""Content-Types of an answer that is SOAP (a fault included)."""
+
+
+def post_envelope(
+    session: requests.Session,
+    endpoint: str,
+    envelope: bytes,
+    action: str,
+    mtom: bool,
+    timeout: float,
+) -> requests.Response:
+    """POST one SOAP 1.2 request (plain, or framed as MTOM) and return the streamed response.
+
+    The caller closes the response (``with response:``).
+
+    Raises
+    ------
+    TransportFailure
+        Connection refused/broken, or an answer that is not SOAP (its Content-Type).
+    """
+    if mtom:
+        framed = wrap_mtom(envelope, action)
+        body, content_type = framed.body, framed.content_type
+    else:
+        # SOAP 1.2 carries the action as a media-type parameter (RFC 3902), as zeep sends it.
+        body, content_type = envelope, f'{ns.MEDIA_SOAP12}; charset=utf-8; action="{action}"'
+    try:
+        response = session.post(
+            endpoint,
+            data=body,
+            headers={"Content-Type": content_type},
+            stream=True,
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise TransportFailure(f"cannot reach {endpoint}: {exc}") from exc
+    received = response.headers.get("Content-Type")
+    if media_type(received) not in SOAP_MEDIA_TYPES:
+        response.close()
+        raise TransportFailure(
+            f"HTTP {response.status_code} {response.reason} from {endpoint} "
+            f"with Content-Type {received or '(none)'}"
+        )
+    return response
