@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="TCP port, 0 = any free (default: http_port)")
     parser.add_argument("--threads", type=int, help="worker threads (default: setting threads)")
     parser.add_argument(
+        "--warm-metadata",
+        action="store_true",
+        help="fill the metadata cache from the store in the background at start (first metadata "
+        "requests then need not read every header)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="serve the sample studies from <data dir>/demo, importing them first if needed",
@@ -98,7 +104,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         demo_study = import_samples(store) if args.demo else None
         try:
-            server = create_server(make_app(settings, store), settings)
+            server = create_server(
+                make_app(settings, store, warm_metadata=args.warm_metadata), settings
+            )
         except OSError as exc:
             print(
                 f"xdsi serve: cannot listen on {settings.http_host}:{settings.http_port}: {exc}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -295,6 +296,7 @@ def make_app(
     *,
     retrieve: Retrieve | None = None,
     retrieve_information: RetrieveInformation | None = None,
+    warm_metadata: bool = False,
 ) -> WSGIApplication:
     """The endpoint's WSGI application.
 
@@ -309,6 +311,9 @@ def make_app(
     retrieve_information:
         Instead of ``store``: the metadata transaction as a callable; without it and without a
         store the endpoint serves RAD-69 only.
+    warm_metadata:
+        Fill the metadata cache from ``store`` in a background thread, so that first requests
+        do not read every header (:func:`xdsi.transactions.metadata.warm_cache`).
     """
     if retrieve is None:
         if store is None:
@@ -323,18 +328,24 @@ def make_app(
         retrieve = retrieve_from_store
     operations = [rad69_operation(retrieve)]
     if retrieve_information is None and store is not None:
-        retrieve_information = _metadata_transaction(settings, store)
+        retrieve_information = _metadata_transaction(settings, store, warm_metadata)
     if retrieve_information is not None:
         operations.append(metadata_operation(retrieve_information))
     return SoapApplication(settings, operations)
 
 
-def _metadata_transaction(settings: Settings, store: Store) -> RetrieveInformation:
+def _metadata_transaction(settings: Settings, store: Store, warm: bool) -> RetrieveInformation:
     """The metadata transaction bound to ``store`` and one Native XML cache under data_dir."""
-    from xdsi.transactions.metadata import retrieve_imaging_document_set_information
+    from xdsi.transactions.metadata import retrieve_imaging_document_set_information, warm_cache
     from xdsi.transactions.metadata_cache import NativeCache
 
     cache = NativeCache(settings.data_dir, settings.metadata_cache_bytes)
+    if warm:
+        # A daemon thread: the cache's writes are atomic renames, so stopping the server in the
+        # middle leaves at most a temporary file, never a wrong entry.
+        threading.Thread(
+            target=warm_cache, args=(cache, store), name="xdsi-metadata-warm", daemon=True
+        ).start()
 
     def retrieve_information(
         request: RetrieveImagingDocumentSetInformationRequest,

@@ -14,7 +14,8 @@ this operation's parameters as its parameter check (``urn:dicom:wado:0012``: no 
 stored and consistent; then:
 
 * the model is built (``urn:dicom:wado:0014`` if the stored file cannot be read), from the
-  :class:`~xdsi.transactions.metadata_cache.NativeCache` unless Anonymize is requested;
+  :class:`~xdsi.transactions.metadata_cache.NativeCache` unless Anonymize is requested (the cache
+  fills on first use, or ahead with :func:`warm_cache`: ``xdsi serve --warm-metadata``);
 * Anonymize: PS3.15 Basic Profile (:mod:`xdsi.imaging.anonymize`), one anonymizer per request so
   that new UIDs are consistent within the response; ``urn:dicom:wado:0001`` if it fails;
 * the results fit the remaining ``max_metadata_response_bytes`` (``urn:dicom:wado:0005``).
@@ -27,6 +28,8 @@ instances and every answer is per instance; a request without one gets ``0012``.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from pydicom import dcmread
@@ -53,7 +56,12 @@ from xdsi.transactions.metadata_model import (
 )
 from xdsi.transactions.resolve import echoed, located, records_for, resolve, too_many
 
-__all__ = ["MAX_XPATHS", "native_text", "retrieve_imaging_document_set_information"]
+__all__ = [
+    "MAX_XPATHS",
+    "native_text",
+    "retrieve_imaging_document_set_information",
+    "warm_cache",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,22 @@ def native_text(store: Store, record: InstanceRecord) -> bytes:
     with store.open(record) as fh:
         ds = dcmread(fh, defer_size=DEFER_BYTES)
     return to_native_xml_bytes(ds, xml_declaration=False)
+
+
+def warm_cache(cache: NativeCache, store: Store) -> int:
+    """Fill ``cache`` with the models of stored instances, until it is full; returns how many.
+
+    Needs a store that can list its instances (``iter_records``, as the SQL + file store has;
+    the Store protocol itself has no listing); other stores are not warmed.
+    """
+    iterate: Callable[[], Iterable[InstanceRecord]] | None = getattr(store, "iter_records", None)
+    if iterate is None:
+        log.warning("metadata cache: %r cannot list its instances; not warmed", store)
+        return 0
+    started = time.monotonic()
+    done = cache.warm(iterate(), lambda record: native_text(store, record))
+    log.info("metadata cache: %d instance(s) warmed in %.1f s", done, time.monotonic() - started)
+    return done
 
 
 def retrieve_imaging_document_set_information(

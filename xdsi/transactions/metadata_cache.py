@@ -88,15 +88,26 @@ class NativeCache:
         return text
 
     def warm(self, records: Iterable[InstanceRecord], produce: Produce) -> int:
-        """Fill the cache for ``records`` (failures logged and skipped); returns how many."""
+        """Fill the cache for ``records`` (failures logged and skipped) until it is full (what
+        came later would only evict what came first); returns how many were cached."""
         done = 0
         for record in records:
+            if self.full():
+                break
             try:
                 self.get(record, produce)
                 done += 1
             except Exception as exc:  # one unreadable file must not stop warming
                 log.warning("metadata cache: %s not cached: %s", record.sop_instance_uid, exc)
         return done
+
+    def full(self) -> bool:
+        """Whether the cache holds as much as eviction leaves (disk, else memory)."""
+        with self._lock:
+            if self.directory is not None:
+                self._index()
+                return self._file_bytes >= self.max_bytes * _LOW_WATER
+            return self._memory_bytes >= MEMORY_BYTES * _LOW_WATER
 
     # --- memory ------------------------------------------------------------------------------
 
