@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from lxml import etree
 from pydicom.dataset import FileMetaDataset
@@ -147,3 +149,23 @@ def part10(doc: Doc, middle: bytes, before: bytes = b"", after: bytes = b"") -> 
 
 def new_doc() -> Doc:
     return Doc(str(generate_uid()), str(generate_uid()), str(generate_uid()))
+
+
+# --- the published schema of the operation --------------------------------------------------------
+
+WADOWS_XSD = Path("/work/shared/reference/ihe-wadows-2017/schema/DICOM/dicom.wado.ws.2011.xsd")
+"""ihe-wadows-2017's WADO-WS schema (standards.md §5): the only published one with the metadata
+request and response types that libxml2 compiles (Annex E.1's has the wrong target namespace)."""
+
+
+@functools.cache
+def wadows_schema() -> etree.XMLSchema:
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(WADOWS_XSD), parser))
+
+
+def assert_schema_valid(element: etree._Element) -> None:
+    """Fail with libxml2's log unless ``element`` (a copy is validated) is valid."""
+    schema = wadows_schema()
+    copy = etree.fromstring(etree.tostring(element), etree.XMLParser(huge_tree=True))
+    assert schema.validate(copy), schema.error_log

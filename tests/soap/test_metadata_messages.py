@@ -16,6 +16,7 @@ from tests.soap.conftest import Sample
 from tests.soap.metadata_support import (
     MNS,
     Ask,
+    assert_schema_valid,
     element,
     item,
     metadata_request,
@@ -350,3 +351,37 @@ def test_several_request_elements_in_one_body(app: object, ct_study: list[Sample
     reply = call(app, envelope(first + second, action=ns.ACTION_METADATA))
     answer = read_answer(reply.xml())
     assert list(answer.results) == [ct_study[0].doc.sop, ct_study[1].doc.sop]
+
+
+def test_responses_and_requests_are_schema_valid(app: object, ct_study: list[Sample]) -> None:
+    """Against ihe-wadows-2017's dicom.wado.ws.2011.xsd (one XPath per request: its limit).
+
+    That schema's metadata request declares no studyInstanceUID/seriesInstanceUID attributes, so
+    a request generated from it has none: such a request is valid there and answered (the
+    instances' own study and series); the response is valid too.
+    """
+    good = ct_study[0].doc
+    with_home = Doc(good.study, good.series, ct_study[1].doc.sop, home="urn:oid:1.2.3")
+    missing = Doc(good.study, good.series, "1.2.3.4.5")
+    request = etree.fromstring(
+        metadata_request([Ask(good), Ask(with_home, [PATIENT_ID]), Ask(missing)])
+    )
+    for node in request.iter():
+        for name in ("studyInstanceUID", "seriesInstanceUID"):
+            node.attrib.pop(name, None)
+    assert_schema_valid(request)
+    reply = call(app, envelope(etree.tostring(request).decode(), action=ns.ACTION_METADATA))
+    answer = read_answer(reply.xml())
+    assert answer.status == ns.STATUS_PARTIAL_SUCCESS
+    assert list(answer.results) == [good.sop, with_home.sop]
+    assert [e["location"] for e in answer.errors] == [missing.sop]
+    body = reply.xml().find(f"{{{ns.SOAP12_ENV}}}Body")
+    assert body is not None
+    (response,) = list(body)
+    assert_schema_valid(response)
+
+
+def test_empty_study_attribute_is_still_0012(app: object, ct_study: list[Sample]) -> None:
+    doc = ct_study[0].doc
+    _reply, answer = _ask(app, [Ask(Doc("", doc.series, doc.sop))])
+    assert answer.errors[0]["errorCode"] == ns.WADO_INVALID_PARAMETER

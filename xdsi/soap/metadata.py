@@ -6,7 +6,8 @@
 ``urn:dicom:wado:ws:2011``, the legacy ``urn:dicom:ws:wado:2011``, ``urn:ihe:rad:xdsi-b:2009`` (the
 Annex E.1 schema's target namespace) or no namespace.  Below it, elements are found by local name
 in any of those namespaces or ``urn:ihe:iti:xds-b:2007``, in any order: ``StudyRequest@
-studyInstanceUID`` / ``SeriesRequest@seriesInstanceUID`` / ``DocumentInformationRequest`` with
+studyInstanceUID`` / ``SeriesRequest@seriesInstanceUID`` (absent attributes: see
+:mod:`xdsi.transactions.metadata`) / ``DocumentInformationRequest`` with
 ``HomeCommunityId``, ``RepositoryUniqueId``, ``DocumentUniqueId``, ``Anonymize`` and one or more
 ``XPath`` (the schemas allow one, the prose implies several; all are answered, in order).  The
 prefixes in scope of each ``XPath`` element are the ones its expression may use.  spyne is not
@@ -110,13 +111,14 @@ def _text(parent: etree._Element, local: str) -> str | None:
     return None if child is None else (child.text or "").strip()
 
 
-def _attribute(element: etree._Element, name: str) -> str:
-    """An attribute by name, case-insensitively and in no namespace (lenient)."""
+def _attribute(element: etree._Element, name: str) -> str | None:
+    """An attribute by name, case-insensitively and in any namespace (lenient); ``None`` if
+    there is none."""
     lowered = name.lower()
     for key, value in element.attrib.items():
         if etree.QName(key).localname.lower() == lowered:
             return str(value).strip()
-    return ""
+    return None
 
 
 def request_from_wire(element: etree._Element) -> RetrieveImagingDocumentSetInformationRequest:
@@ -143,11 +145,11 @@ def request_from_wire(element: etree._Element) -> RetrieveImagingDocumentSetInfo
 
 
 def _document(
-    item: etree._Element, study_uid: str, series_uid: str
+    item: etree._Element, study_uid: str | None, series_uid: str | None
 ) -> DocumentInformationRequest:
     document = DocumentRequest(
-        study_instance_uid=study_uid,
-        series_instance_uid=series_uid,
+        study_instance_uid=study_uid or "",
+        series_instance_uid=series_uid or "",
         document_unique_id=_text(item, "DocumentUniqueId") or "",
         repository_unique_id=_text(item, "RepositoryUniqueId") or None,
         home_community_id=_text(item, "HomeCommunityId") or None,
@@ -159,7 +161,13 @@ def _document(
         )
         for x in _children(item, "XPath")
     )
-    return DocumentInformationRequest(document, xpaths, _text(item, "Anonymize"))
+    return DocumentInformationRequest(
+        document,
+        xpaths,
+        _text(item, "Anonymize"),
+        study_sent=study_uid is not None,
+        series_sent=series_uid is not None,
+    )
 
 
 # --- response -----------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ stored and consistent; then:
   that new UIDs are consistent within the response; ``urn:dicom:wado:0001`` if it fails;
 * the results fit the remaining ``max_metadata_response_bytes`` (``urn:dicom:wado:0005``).
 
+A ``StudyRequest``/``SeriesRequest`` *without* its UID attribute (the ihe-wadows-2017 schema's
+metadata request type declares none, so clients generated from it cannot send them) is taken to
+mean the instance's own study/series; an empty attribute is ``0012`` as in RAD-69.
+
 Study- and series-level requests: the request grammar (§6.4.3.1; both published schemas) makes
 ``DocumentUniqueId`` required in every ``DocumentInformationRequest``, so every request names
 instances and every answer is per instance; a request without one gets ``0012``.
@@ -27,6 +31,7 @@ instances and every answer is per instance; a request without one gets ``0012``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +50,7 @@ from xdsi.errors import (
 from xdsi.imaging.anonymize import Anonymizer
 from xdsi.imaging.nativexml import to_native_xml_bytes
 from xdsi.imaging.nativexpath import CompiledXPath, NativeModel, XPathRejected
+from xdsi.model import DocumentRequest
 from xdsi.store.base import InstanceRecord, Store
 from xdsi.transactions.metadata_cache import NativeCache, Produce
 from xdsi.transactions.metadata_model import (
@@ -120,6 +126,7 @@ def retrieve_imaging_document_set_information(
         doc = item.document
         try:
             expressions, problem = _parameters(item, compiled)
+            doc = _completed(item, records)
             record = resolve(doc, records, settings, problem)
             if _anonymize(item.anonymize):
                 anonymizer = anonymizer or Anonymizer()
@@ -139,6 +146,24 @@ def retrieve_imaging_document_set_information(
         except XdsiError as exc:
             outcome.errors.append(located(exc, doc))
     return outcome
+
+
+def _completed(
+    item: DocumentInformationRequest, records: dict[str, InstanceRecord]
+) -> DocumentRequest:
+    """The document with the study/series UIDs a schema-generated client could not send taken
+    from the store (see :attr:`DocumentInformationRequest.study_sent`)."""
+    doc = item.document
+    record = records.get(doc.document_unique_id)
+    if record is None or (item.study_sent and item.series_sent):
+        return doc
+    return dataclasses.replace(
+        doc,
+        study_instance_uid=doc.study_instance_uid if item.study_sent else record.study_instance_uid,
+        series_instance_uid=doc.series_instance_uid
+        if item.series_sent
+        else record.series_instance_uid,
+    )
 
 
 def _anonymize(value: str | None) -> bool:

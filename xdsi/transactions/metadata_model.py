@@ -26,6 +26,11 @@ class DocumentInformationRequest:
     xpaths: tuple[XPathExpression, ...]
     anonymize: str | None = None
     """Text of ``wado:Anonymize`` (``""`` for an empty element), ``None`` when absent."""
+    study_sent: bool = True
+    series_sent: bool = True
+    """Whether ``studyInstanceUID`` / ``seriesInstanceUID`` attributes were present at all: the
+    ihe-wadows-2017 schema's metadata request type has none, so clients generated from it
+    cannot send them (an *empty* attribute is still an error)."""
 
 
 @dataclass(frozen=True)
