@@ -385,3 +385,35 @@ def test_empty_study_attribute_is_still_0012(app: object, ct_study: list[Sample]
     doc = ct_study[0].doc
     _reply, answer = _ask(app, [Ask(Doc("", doc.series, doc.sop))])
     assert answer.errors[0]["errorCode"] == ns.WADO_INVALID_PARAMETER
+
+
+def test_anonymized_references_stay_consistent(app: object, samples: dict[str, Sample]) -> None:
+    """A KOS and an instance it references, anonymized in one response: the KOS's nested
+    Referenced SOP Instance UID is the instance's new SOP Instance UID (U at every level)."""
+    kos = next(s for s in samples.values() if s.path.name == "ct_study_kos.dcm")
+    ds = pydicom.dcmread(kos.path)
+    referenced = [
+        str(item.ReferencedSOPInstanceUID)
+        for study in ds.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+    ]
+    target = next(samples[uid] for uid in referenced if uid in samples)
+    _reply, answer = _ask(app, [Ask(kos.doc, anonymize="yes"), Ask(target.doc, anonymize="yes")])
+    assert answer.status == ns.STATUS_SUCCESS
+    kos_root = _header(answer.results[kos.doc.sop][0])
+    target_root = _header(answer.results[target.doc.sop][0])
+    new_uid = target_root.findtext(
+        "n:DicomAttribute[@keyword='SOPInstanceUID']/n:Value", namespaces=MNS
+    )
+    nested = kos_root.xpath(
+        "//n:DicomAttribute[@keyword='ReferencedSOPInstanceUID']/n:Value/text()", namespaces=MNS
+    )
+    assert new_uid in nested
+    text = etree.tostring(kos_root, encoding="unicode")
+    assert not any(uid in text for uid in referenced)
+    assert kos_root.findtext(
+        "n:DicomAttribute[@keyword='StudyInstanceUID']/n:Value", namespaces=MNS
+    ) == target_root.findtext(
+        "n:DicomAttribute[@keyword='StudyInstanceUID']/n:Value", namespaces=MNS
+    )
