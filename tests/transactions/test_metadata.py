@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.soap.metadata_support import Ask, metadata_request, read_answer
 from tests.soap.support import Doc, call, envelope
 from xdsi import ns
-from xdsi.config import Settings, load_settings
+from xdsi.config import Settings
 from xdsi.soap import make_app
-from xdsi.store import open_store
 from xdsi.store.base import Store
 from xdsi.transactions.metadata import warm_cache
 from xdsi.transactions.metadata_cache import NativeCache
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(environ={}, data_dir=tmp_path / "store")
-
-
-@pytest.fixture
-def store(settings: Settings, sample_files: list[Path]) -> Iterator[Store]:
-    s = open_store(settings)
-    for path in sample_files:
-        s.put(path)
-    yield s
-    s.close()
 
 
 def _cached(settings: Settings) -> list[Path]:

@@ -6,7 +6,6 @@ Each case of the issue's "Semantics" section, and of NIST ids_4812 (cases 1–9)
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ from xdsi.model import (
     RetrieveImagingDocumentSetRequest,
     Status,
 )
-from xdsi.store import open_store
 from xdsi.store.base import Store
 from xdsi.transactions.rad69 import retrieve_imaging_document_set
 
@@ -34,20 +32,6 @@ ALL_STORED_TS = (
     ns.TS_JPEG_LOSSLESS_SV1,
     ns.TS_JPEG_BASELINE,
 )
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(None, environ={}, data_dir=tmp_path / "store")
-
-
-@pytest.fixture
-def store(settings: Settings, sample_files: list[Path]) -> Iterator[Store]:
-    s = open_store(settings)
-    for path in sample_files:
-        s.put(path)
-    yield s
-    s.close()
 
 
 def _header(path: Path) -> tuple[str, str, str, str]:

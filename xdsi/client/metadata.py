@@ -23,7 +23,7 @@ from lxml import etree
 
 from xdsi import ns
 from xdsi.client.envelope import body_child, parse_xml, registry_error
-from xdsi.client.mtom import MultipartReader, content_type_param, media_type, normalize_content_id
+from xdsi.client.mtom import MultipartReader, media_type, multipart_root
 from xdsi.client.receive import collect
 from xdsi.client.transport import post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse
@@ -197,11 +197,7 @@ class MetadataRequester:
 
 def _root_part(content_type: str, chunks: Iterable[bytes]) -> bytes:
     """The root part of an MTOM answer (``start``, else the first part; RFC 2387 §3.2)."""
-    boundary = content_type_param(content_type, "boundary")
-    if boundary is None:
-        raise MalformedResponse("multipart/related response without a boundary parameter")
-    start = content_type_param(content_type, "start")
-    start_id = normalize_content_id(start) if start else None
+    boundary, start_id = multipart_root(content_type)
     root: bytes | None = None
     for number, part in enumerate(MultipartReader(chunks, boundary).parts()):
         is_root = root is None and (

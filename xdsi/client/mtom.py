@@ -78,6 +78,21 @@ def normalize_content_id(value: str) -> str:
     return unquote(text.strip())
 
 
+def multipart_root(content_type: str) -> tuple[str, str | None]:
+    """(boundary, normalized ``start`` Content-ID or ``None``) of a ``multipart/related`` type.
+
+    Raises
+    ------
+    MalformedResponse
+        Without a ``boundary`` parameter.
+    """
+    boundary = content_type_param(content_type, "boundary")
+    if boundary is None:
+        raise MalformedResponse("multipart/related response without a boundary parameter")
+    start = content_type_param(content_type, "start")
+    return boundary, normalize_content_id(start) if start else None
+
+
 # --- Reading ------------------------------------------------------------------------------------
 
 
@@ -339,6 +354,7 @@ __all__ = [
     "PartHeaders",
     "content_type_param",
     "media_type",
+    "multipart_root",
     "normalize_content_id",
     "wrap_mtom",
 ]

@@ -30,13 +30,7 @@ from typing import Final
 
 from xdsi import ns
 from xdsi.client.envelope import DocumentEntry, ResponseEnvelope, parse_xml, read_envelope
-from xdsi.client.mtom import (
-    MultipartReader,
-    Part,
-    content_type_param,
-    media_type,
-    normalize_content_id,
-)
+from xdsi.client.mtom import MultipartReader, Part, media_type, multipart_root
 from xdsi.client.result import RetrieveResult, SavedDocument
 from xdsi.errors import MalformedResponse
 from xdsi.uids import is_valid_uid
@@ -215,11 +209,7 @@ def _read_plain(chunks: Iterable[bytes], saver: _Saver, limit: int) -> ResponseE
 def _read_multipart(
     content_type: str, chunks: Iterable[bytes], saver: _Saver, max_root_bytes: int
 ) -> ResponseEnvelope:
-    boundary = content_type_param(content_type, "boundary")
-    if boundary is None:
-        raise MalformedResponse("multipart/related response without a boundary parameter")
-    start = content_type_param(content_type, "start")
-    start_id = normalize_content_id(start) if start else None
+    boundary, start_id = multipart_root(content_type)
     envelope: ResponseEnvelope | None = None
     spooled: dict[str, _Spooled] = {}  # parts that came before the root
     waiting: dict[str, list[int]] = {}  # content id -> indexes of entries still without bytes
@@ -238,7 +228,7 @@ def _read_multipart(
             _receive_part(part, cid, envelope, saver, spooled, waiting)
 
     if envelope is None:
-        raise MalformedResponse(f"the multipart response has no root part {start or ''}".strip())
+        raise MalformedResponse(f"the multipart response has no root part {start_id or ''}".strip())
     if waiting:
         missing = ", ".join(sorted(waiting))
         raise MalformedResponse(f"the multipart response lacks the parts {missing}")
