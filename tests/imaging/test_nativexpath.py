@@ -80,6 +80,9 @@ def test_node_sets_are_concatenated_in_document_order(model: NativeModel) -> Non
         "/*[following::*]",
         "//*[ancestor-or-self::Item]",
         "/" + "//a" * (MAX_DEEP_STEPS + 1),
+        "//DicomAttribute[string(/) != '']",  # absolute path inside a predicate
+        "/NativeDicomModel/DicomAttribute[Value = /NativeDicomModel/DicomAttribute/Value]",
+        "/NativeDicomModel/DicomAttribute[@tag and /x]",
         "/NativeDicomModel[",
         "re:test('a', 'a')",
     ],
@@ -89,6 +92,19 @@ def test_refused(expression: str) -> None:
         CompiledXPath(expression, {"re": "http://exslt.org/regular-expressions"}).evaluate(
             NativeModel(b"<NativeDicomModel/>")
         )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "/NativeDicomModel/DicomAttribute[@keyword='ViewCodeSequence']/Item[@number=1]"
+        "/DicomAttribute[@keyword='CodeMeaning']/Value[@number=1]",  # PS3.19 A.1.7
+        "/NativeDicomModel/DicomAttribute[Value = 'a/b']",  # '/' in a literal
+        "/NativeDicomModel/DicomAttribute[count(Item/DicomAttribute) div 2 > 1]",
+    ],
+)
+def test_accepted(expression: str) -> None:
+    CompiledXPath(expression)
 
 
 def test_allowed_descendant_steps_outside_predicates(model: NativeModel) -> None:

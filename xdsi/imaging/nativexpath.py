@@ -20,8 +20,10 @@ Rules (the conformance statement repeats them):
   unknown functions or variables, unbound prefixes, EXSLT extensions (off), and expressions that
   could be expensive: longer than :data:`MAX_EXPRESSION_LENGTH` characters, with more than
   :data:`MAX_DEEP_STEPS` steps on the descendant/ancestor/following/preceding axes (``//``
-  included), or with any such step inside a predicate (``//*[count(//*)...]`` costs the square of
-  the model size).  libxml2's XPath cannot be interrupted, so cost is bounded before evaluation.
+  included), with any such step inside a predicate (``//*[count(//*)...]`` costs the square of
+  the model size), or with an absolute path inside a predicate (``//*[string(/) ...]`` reads the
+  whole model once per node).  libxml2's XPath cannot be interrupted, so cost is bounded before
+  evaluation.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ _DEEP_STEP: Final = re.compile(
 )
 _PREFIX: Final = re.compile(r"(?<![\w.\-@$])([A-Za-z_][\w.\-]*)\s*:(?!:)")
 _LITERAL: Final = re.compile(r"\"[^\"]*\"|'[^']*'")
+_COST_TOKEN: Final = re.compile(r"[\[\]]|" + _DEEP_STEP.pattern + r"|/")
+_OPERATOR_END: Final = re.compile(r"(?:^|[\s)\]])(?:and|or|div|mod)$")
 _START_TAG: Final = re.compile(r"<([A-Za-z_][\w.\-]*)")
 
 
@@ -167,21 +171,27 @@ class CompiledXPath:
 
 
 def _check_cost(text: str) -> None:
+    """Refuse what could cost more than linear time in the model size (module docstring)."""
     plain = _LITERAL.sub('""', text)
     deep = 0
     depth = 0
-    position = 0
-    for match in re.finditer(r"[\[\]]|" + _DEEP_STEP.pattern, plain):
-        bracket = match.group(0)
-        position = match.start()
-        if bracket == "[":
+    for match in _COST_TOKEN.finditer(plain):
+        piece = match.group(0)
+        where = f"at character {match.start() + 1}"
+        if piece == "[":
             depth += 1
-        elif bracket == "]":
+        elif piece == "]":
             depth = max(depth - 1, 0)
+        elif piece == "/":
+            if depth and _starts_path(plain, match.start()):
+                raise XPathRejected(
+                    f"XPath refused: an absolute path inside a predicate ({where}) is evaluated "
+                    "once per candidate node; use a relative path"
+                )
         elif depth:
             raise XPathRejected(
                 f"XPath refused: a descendant/ancestor/following/preceding step inside a "
-                f"predicate (at character {position + 1}) is too expensive to evaluate"
+                f"predicate ({where}) is too expensive to evaluate"
             )
         else:
             deep += 1
@@ -190,6 +200,13 @@ def _check_cost(text: str) -> None:
             f"XPath refused: more than {MAX_DEEP_STEPS} descendant/ancestor/following/preceding "
             "steps"
         )
+
+
+def _starts_path(text: str, index: int) -> bool:
+    """Whether the ``/`` at ``index`` begins an absolute location path (XPath 1.0 §2): nothing
+    before it in its expression but an opening bracket, a comma or an operator."""
+    before = text[:index].rstrip()
+    return not before or before[-1] in "[(,=<>!|+-" or _OPERATOR_END.search(before) is not None
 
 
 def _number(value: float) -> str:
