@@ -12,9 +12,10 @@ from lxml import etree
 from tests.client.live import LiveServer
 from tests.client.test_cli import run_cli
 from tests.imaging.nativeschema import assert_valid
+from tests.soap.schemas import body_element, validate_body_element
 from xdsi import ns
 from xdsi.client.kos import read_kos
-from xdsi.client.metadata import MetadataRequester, metadata_envelope
+from xdsi.client.metadata import MetadataRequester
 from xdsi.errors import InvalidRequest, RemoteFault
 from xdsi.imaging.nativexml import to_native_xml
 from xdsi.model import DocumentRequest, Status
@@ -65,11 +66,25 @@ def test_several_xpaths_partial_success_and_anonymize(live: LiveServer) -> None:
     assert anonymous.documents[0].results == ("",)
 
 
-def test_client_refuses_empty_requests() -> None:
+def test_request_is_built_by_zeep_from_the_served_wsdl() -> None:
+    requester = MetadataRequester("http://127.0.0.1:9/xdsi", action=ns.ACTION_METADATA_PROSE)
+    documents = [
+        DocumentRequest("1.2", "1.3", "1.4", "1.1", "urn:oid:1.5"),
+        DocumentRequest("1.2", "1.3", "1.6", "1.1"),
+        DocumentRequest("1.2", "1.7", "1.8", "1.1"),
+    ]
+    envelope = etree.fromstring(requester.envelope(documents, ["/", "//x"], anonymize=True))
+    request = body_element(envelope)
+    validate_body_element(request)
+    assert envelope.findtext(f".//{{{ns.WSA}}}Action") == ns.ACTION_METADATA_PROSE
+    items = request.findall(f".//{{{ns.WADO_WS}}}DocumentInformationRequest")
+    assert len(items) == 3 and len(request.findall(f".//{{{ns.WADO_WS}}}SeriesRequest")) == 2
+    assert [x.text for x in items[0].iterfind(f"{{{ns.WADO_WS}}}XPath")] == ["/", "//x"]
+    assert items[0].findtext(f"{{{ns.WADO_WS}}}Anonymize") == "yes"
     with pytest.raises(InvalidRequest):
-        metadata_envelope([], ["/"])
+        requester.envelope([], ["/"])
     with pytest.raises(InvalidRequest):
-        metadata_envelope([DocumentRequest("1.2", "1.3", "1.4")], [])
+        requester.envelope(documents, [])
 
 
 def test_fault_is_reported(live: LiveServer) -> None:

@@ -24,6 +24,7 @@ from tests.soap.metadata_support import (
     part10,
     read_answer,
 )
+from tests.soap.schemas import body_element, validate_body_element
 from tests.soap.support import Doc, call, envelope, fault_parts
 from xdsi import ns
 from xdsi.config import Settings, load_settings
@@ -379,6 +380,19 @@ def test_responses_and_requests_are_schema_valid(app: object, ct_study: list[Sam
     assert body is not None
     (response,) = list(body)
     assert_schema_valid(response)
+    validate_body_element(response)  # and against the schemas xdsi serves
+
+
+def test_served_schemas_accept_requests_and_responses(app: object, ct_study: list[Sample]) -> None:
+    """What the served WSDL's schemas say (tests/soap/schemas.py): several XPaths allowed."""
+    good = ct_study[0].doc
+    request = metadata_request(
+        [Ask(good, ["/", PATIENT_ID], anonymize="yes"), Ask(Doc(good.study, good.series, "1.2.9"))]
+    )
+    validate_body_element(etree.fromstring(request))
+    reply = call(app, envelope(request, action=ns.ACTION_METADATA_PROSE))
+    assert read_answer(reply.xml()).status == ns.STATUS_PARTIAL_SUCCESS
+    validate_body_element(body_element(reply.xml()))
 
 
 def test_empty_study_attribute_is_still_0012(app: object, ct_study: list[Sample]) -> None:

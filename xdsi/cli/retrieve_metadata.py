@@ -36,7 +36,9 @@ def run_metadata(args: argparse.Namespace, documents: Sequence[DocumentRequest])
     xpaths: list[str] = args.xpath or ["/"]
     started = time.monotonic()
     try:
-        requester = MetadataRequester(args.endpoint, mtom=args.mtom, timeout=args.timeout)
+        requester = MetadataRequester(
+            args.endpoint, wsdl=args.wsdl, mtom=args.mtom, timeout=args.timeout
+        )
         result = requester.retrieve(documents, xpaths, anonymize=args.anonymize)
         written = 0
         for document in result.documents:

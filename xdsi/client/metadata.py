@@ -1,43 +1,46 @@
 """The metadata requester: Retrieve Imaging Document Set Metadata (PS3.18 2017b §6.4.3;
 ``RetrieveImagingDocumentSetInformation``), SOAP 1.2 + WS-Addressing, optionally MTOM-framed.
 
-The vendored WSDL has no metadata operation (its schemas are the RAD-69 ones), so zeep cannot
-build this message: the request is built here with lxml, element by element in the order of the
-published schemas (ihe-wadows-2017 ``dicom.wado.ws.2011.xsd``: HomeCommunityId?,
-RepositoryUniqueId, DocumentUniqueId, Anonymize?, XPath), never from a text template.  Several
+As for RAD-69 (:mod:`xdsi.client.requester`), zeep builds the request from the WSDL's types
+(operation ``ImagingDocumentSource_RetrieveImagingDocumentSetInformation`` of the served WSDL),
+and the answer is read by our own code: the same hardened parsing as RAD-69 responses
+(:mod:`xdsi.client.envelope`), a multipart (MTOM) answer unwrapped to its root part.  Several
 XPaths are sent as several ``wado:XPath`` elements (the prose of §6.4.3.1 implies several; the
-schemas allow one: a strict server may refuse more than one).  The answer is read with the same
-hardened parsing as RAD-69 responses (:mod:`xdsi.client.envelope`); a multipart (MTOM) answer is
-unwrapped to its root part.  Each ``XPathResponse`` is ``xs:string``: its text is the result.
+served schema allows them; ihe-wadows-2017's allows one, so a strict server may refuse more).
+Each ``XPathResponse`` is ``xs:string``: its text is the result.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import requests
 from lxml import etree
+from zeep.exceptions import ValidationError
 
 from xdsi import ns
 from xdsi.client.envelope import body_child, parse_xml, registry_error
 from xdsi.client.mtom import MultipartReader, media_type, multipart_root
 from xdsi.client.receive import collect
+from xdsi.client.requester import BINDING, Requester, request_for, zeep_body
 from xdsi.client.transport import post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse
 from xdsi.model import DocumentRequest, RegistryError, Status
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "OPERATION",
     "DocumentInformationResult",
     "MetadataRequester",
     "MetadataResult",
-    "metadata_envelope",
     "read_metadata_response",
+    "zeep_metadata_body",
 ]
 
+OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSetInformation"
 MAX_RESPONSE_BYTES: Final = 1024**3
 """Largest response accepted (it is parsed whole: XPathResponse texts are character data)."""
 CHUNK_SIZE: Final = 64 * 1024
@@ -65,66 +68,20 @@ class MetadataResult:
     action: str | None
 
 
-def metadata_envelope(
-    documents: Sequence[DocumentRequest],
-    xpaths: Sequence[str],
-    *,
-    anonymize: bool = False,
-    action: str = ns.ACTION_METADATA,
-    to: str | None = None,
-) -> bytes:
-    """The SOAP 1.2 request envelope (PS3.18 2017b §6.4.3.1), documents grouped by study/series.
-
-    Raises
-    ------
-    InvalidRequest
-        No document or no XPath (the schemas require both).
-    """
-    if not documents:
-        raise InvalidRequest("a metadata request names at least one document")
-    if not xpaths:
-        raise InvalidRequest("a metadata request has at least one XPath ('/' for everything)")
-    soap, wsa, wado, ihe = ns.SOAP12_ENV, ns.WSA, ns.WADO_WS, ns.XDS_B
-    envelope = etree.Element(
-        f"{{{soap}}}Envelope", nsmap={"s": soap, "wsa": wsa, "wado": wado, "ihe": ihe}
-    )
-    header = etree.SubElement(envelope, f"{{{soap}}}Header")
-    action_el = etree.SubElement(header, f"{{{wsa}}}Action")
-    action_el.set(f"{{{soap}}}mustUnderstand", "true")  # PS3.18 2017b §6.4
-    action_el.text = action
-    etree.SubElement(header, f"{{{wsa}}}MessageID").text = uuid.uuid4().urn
-    reply_to = etree.SubElement(header, f"{{{wsa}}}ReplyTo")
-    etree.SubElement(reply_to, f"{{{wsa}}}Address").text = ns.WSA_ANONYMOUS
-    if to:
-        etree.SubElement(header, f"{{{wsa}}}To").text = to
-    body = etree.SubElement(envelope, f"{{{soap}}}Body")
-    request = etree.SubElement(body, f"{{{wado}}}RetrieveImagingDocumentSetInformationRequest")
-    studies: dict[str, dict[str, list[DocumentRequest]]] = {}
-    for doc in documents:
-        studies.setdefault(doc.study_instance_uid, {}).setdefault(
-            doc.series_instance_uid, []
-        ).append(doc)
-    for study_uid, series_map in studies.items():
-        study = etree.SubElement(request, f"{{{wado}}}StudyRequest", studyInstanceUID=study_uid)
-        for series_uid, docs in series_map.items():
-            series = etree.SubElement(
-                study, f"{{{wado}}}SeriesRequest", seriesInstanceUID=series_uid
-            )
-            for doc in docs:
-                item = etree.SubElement(series, f"{{{wado}}}DocumentInformationRequest")
-                if doc.home_community_id:
-                    etree.SubElement(item, f"{{{ihe}}}HomeCommunityId").text = doc.home_community_id
-                if doc.repository_unique_id:
-                    etree.SubElement(
-                        item, f"{{{ihe}}}RepositoryUniqueId"
-                    ).text = doc.repository_unique_id
-                etree.SubElement(item, f"{{{ihe}}}DocumentUniqueId").text = doc.document_unique_id
-                if anonymize:
-                    etree.SubElement(item, f"{{{wado}}}Anonymize").text = "yes"  # §8.1.7 value
-                for expression in xpaths:
-                    etree.SubElement(item, f"{{{wado}}}XPath").text = expression
-    data: bytes = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-    return data
+def zeep_metadata_body(
+    documents: Sequence[DocumentRequest], xpaths: Sequence[str], anonymize: bool
+) -> dict[str, Any]:
+    """zeep keyword arguments of a ``RetrieveImagingDocumentSetInformationRequest``: the RAD-69
+    grouping by study then series (:func:`~xdsi.client.requester.zeep_body`), each document a
+    ``DocumentInformationRequest`` with Anonymize ("yes", PS3.18 §8.1.7) and the XPaths."""
+    studies = zeep_body(request_for(documents, ()))["StudyRequest"]
+    for study in studies:
+        for series in study["SeriesRequest"]:
+            series["DocumentInformationRequest"] = [
+                {**item, "Anonymize": "yes" if anonymize else None, "XPath": list(xpaths)}
+                for item in series.pop("DocumentRequest")
+            ]
+    return {"StudyRequest": studies}
 
 
 class MetadataRequester:
@@ -134,27 +91,74 @@ class MetadataRequester:
     ----------
     endpoint:
         URL of the source's endpoint.
+    wsdl:
+        Path or URL of the WSDL; default the served one of the checkout (nothing is fetched).
     mtom:
         Frame requests as MTOM/XOP packages (the source then answers in MTOM too).
     action:
-        The request ``wsa:Action``: the WSDL spelling by default, or the PS3.18 prose one
-        (:data:`xdsi.ns.ACTION_METADATA_PROSE`) for servers that only know that.
+        The request ``wsa:Action``; default the WSDL's.  The PS3.18 prose spelling
+        (:data:`xdsi.ns.ACTION_METADATA_PROSE`) is for servers that know only that one.
+
+    Raises
+    ------
+    InvalidRequest
+        The WSDL lacks the metadata operation.
+    TransportFailure
+        The WSDL cannot be loaded.
     """
 
     def __init__(
         self,
         endpoint: str,
         *,
+        wsdl: str | Path | None = None,
         mtom: bool = False,
-        action: str = ns.ACTION_METADATA,
+        action: str | None = None,
         session: requests.Session | None = None,
         timeout: float = 300.0,
     ) -> None:
+        # The RAD-69 requester loads the WSDL the same way; its zeep client builds ours too.
+        self._rad69 = Requester(endpoint, wsdl=wsdl, mtom=mtom, session=session, timeout=timeout)
         self.endpoint = endpoint
         self.mtom = mtom
-        self.action = action
-        self.session = session or requests.Session()
+        self.session = self._rad69.session
         self.timeout = timeout
+        try:
+            operation = self._rad69.client.wsdl.bindings[BINDING].get(OPERATION)  # type: ignore[no-untyped-call]
+        except (KeyError, ValueError) as exc:
+            raise InvalidRequest(
+                f"{wsdl or 'the WSDL'} has no {OPERATION} operation: {exc}"
+            ) from exc
+        self.action: str = action or operation.abstract.wsa_action or operation.soapaction
+
+    def envelope(
+        self,
+        documents: Sequence[DocumentRequest],
+        xpaths: Sequence[str],
+        *,
+        anonymize: bool = False,
+    ) -> bytes:
+        """The request envelope as zeep builds it from the WSDL types, serialized.
+
+        Raises
+        ------
+        InvalidRequest
+            No document or no XPath (the schema requires both), or values zeep refuses.
+        """
+        if not documents:
+            raise InvalidRequest("a metadata request names at least one document")
+        if not xpaths:
+            raise InvalidRequest("a metadata request has at least one XPath ('/' for everything)")
+        try:
+            element = self._rad69.client.create_message(  # type: ignore[no-untyped-call]
+                self._rad69.service, OPERATION, **zeep_metadata_body(documents, xpaths, anonymize)
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(f"the metadata request is not valid: {exc}") from exc
+        for action in element.iter(f"{{{ns.WSA}}}Action"):
+            action.text = self.action  # the chosen spelling (zeep writes the WSDL's)
+        data: bytes = etree.tostring(element, xml_declaration=True, encoding="utf-8")
+        return data
 
     def retrieve(
         self,
@@ -176,9 +180,7 @@ class MetadataRequester:
         MalformedResponse
             Truncated, oversized or unreadable response.
         """
-        body = metadata_envelope(
-            documents, xpaths, anonymize=anonymize, action=self.action, to=self.endpoint
-        )
+        body = self.envelope(documents, xpaths, anonymize=anonymize)
         response = post_envelope(
             self.session, self.endpoint, body, self.action, self.mtom, self.timeout
         )
