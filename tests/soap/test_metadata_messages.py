@@ -25,7 +25,7 @@ from tests.soap.metadata_support import (
     read_answer,
 )
 from tests.soap.schemas import body_element, validate_body_element
-from tests.soap.support import Doc, call, envelope, fault_parts
+from tests.soap.support import GOLDEN, Doc, call, envelope, fault_parts
 from xdsi import ns
 from xdsi.config import Settings, load_settings
 from xdsi.imaging.nativexml import to_native_xml
@@ -431,3 +431,13 @@ def test_anonymized_references_stay_consistent(app: object, samples: dict[str, S
     ) == target_root.findtext(
         "n:DicomAttribute[@keyword='StudyInstanceUID']/n:Value", namespaces=MNS
     )
+
+
+def test_golden_request_gets_the_golden_answer(app: object) -> None:
+    """samples/soap/wsdl-request-metadata.xml (the served WSDL's sample) against the sample store
+    is answered with what samples/soap/wsdl-response-metadata.xml says."""
+    reply = call(app, (GOLDEN / "wsdl-request-metadata.xml").read_bytes())
+    golden = etree.parse(str(GOLDEN / "wsdl-response-metadata.xml")).getroot()
+    assert read_answer(reply.xml()) == read_answer(golden)
+    action = f"{{{ns.SOAP12_ENV}}}Header/{{{ns.WSA}}}Action"
+    assert reply.xml().findtext(action) == golden.findtext(action)
