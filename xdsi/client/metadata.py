@@ -44,7 +44,6 @@ OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSetInformation"
 MAX_RESPONSE_BYTES: Final = 1024**3
 """Largest response accepted (it is parsed whole: XPathResponse texts are character data)."""
 CHUNK_SIZE: Final = 64 * 1024
-_RESPONSE: Final = f"{{{ns.WADO_WS}}}RetrieveImagingDocumentSetInformationResponse"
 _WADO_NAMESPACES: Final = (ns.WADO_WS, ns.WADO_WS_LEGACY)
 
 
