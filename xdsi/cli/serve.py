@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xdsi.config import Settings, default_data_dir
+from xdsi.resources import samples_dir
 
 if TYPE_CHECKING:
     from xdsi.store.base import Store
@@ -23,7 +24,7 @@ HELP = "serve the SOAP 1.2 RAD-69 endpoint (WSDL at <endpoint>?wsdl)"
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "samples" / "dicom"
+SAMPLES_DIR = samples_dir()
 DEMO_STUDY_DIR = "ct"
 """The sample study the printed command retrieves (patient DEMO001, several series)."""
 DEMO_MANIFEST = SAMPLES_DIR / "manifests" / "ct_study_kos.dcm"

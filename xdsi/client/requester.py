@@ -38,14 +38,13 @@ from xdsi.client.result import RetrieveResult
 from xdsi.client.transport import post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse, TransportFailure
 from xdsi.model import DocumentRequest, RetrieveImagingDocumentSetRequest
+from xdsi.resources import wsdl_dir
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WSDL: Final = (
-    Path(__file__).resolve().parents[2] / "wsdl" / "wsdl" / "ImagingDocumentSource.wsdl"
-)
-"""The WSDL the server serves (RAD-69, rendered, metadata), from the repository checkout
-(``wsdl/SOURCES.md``)."""
+DEFAULT_WSDL: Final = wsdl_dir() / "wsdl" / "ImagingDocumentSource.wsdl"
+"""The WSDL the server serves (RAD-69, rendered, metadata), from the checkout or its installed
+copy (``wsdl/SOURCES.md``; :func:`xdsi.resources.wsdl_dir`)."""
 BINDING: Final = f"{{{ns.XDSI_B}}}ImagingDocumentSource_Binding"
 OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSet"
 CHUNK_SIZE: Final = 64 * 1024

@@ -24,10 +24,11 @@ from urllib.parse import quote
 from lxml import etree
 
 from xdsi import ns
+from xdsi.resources import wsdl_dir
 from xdsi.soap.xmlsafe import parse_xml
 
-WSDL_DIR = Path(__file__).resolve().parent.parent.parent / "wsdl"
-"""``wsdl/`` of the repository checkout (the vendored set is not packaged separately)."""
+WSDL_DIR = wsdl_dir()
+"""``wsdl/`` of the checkout, or its installed copy (:func:`xdsi.resources.wsdl_dir`)."""
 SERVICE_WSDL = "wsdl/ImagingDocumentSource.wsdl"
 """The served WSDL: RAD-69, rendered and metadata operations (derived, see its header comment)."""
 SCHEMA_ROOT = "schema"
