@@ -14,14 +14,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
-from xdsi.store.base import PutStatus, Store
+from xdsi.store.base import PutResult, PutStatus, StagingStore, Store
 
 DICOMDIR_NAME: Final = "DICOMDIR"
 DEFAULT_WORKERS: Final = 8
 """Concurrent puts of an import: enough to keep the disk busy while others hash and parse."""
+S = TypeVar("S")
+DEFAULT_BATCH: Final = 32
+"""Files committed together by a :class:`~xdsi.store.base.StagingStore` (one transaction)."""
 
 
 class Outcome(enum.Enum):
@@ -118,19 +121,39 @@ def _walk(folder: Path) -> Iterator[Path]:
 def import_file(store: Store, path: Path) -> FileOutcome:
     """Offer one file to ``store`` and say what happened; never raises for bad input."""
     if path.name.upper() == DICOMDIR_NAME:
-        return FileOutcome(path, Outcome.SKIPPED, "DICOMDIR is a media directory (PS3.10 §8.6)")
+        return _skipped(path)
     try:
         result = store.put(path)
-    except NotDicom as exc:
-        return FileOutcome(path, Outcome.NOT_DICOM, str(exc))
-    except CorruptDicom as exc:
-        return FileOutcome(path, Outcome.CORRUPT, str(exc))
-    except InvalidUID as exc:
-        return FileOutcome(path, Outcome.INVALID_UID, str(exc))
-    except (StoreError, OSError) as exc:
-        return FileOutcome(path, Outcome.ERROR, str(exc))
+    except _REFUSALS as exc:
+        return _refused(path, exc)
+    return _stored(path, result)
+
+
+def _skipped(path: Path) -> FileOutcome:
+    return FileOutcome(path, Outcome.SKIPPED, "DICOMDIR is a media directory (PS3.10 §8.6)")
+
+
+def _refused(path: Path, exc: Exception) -> FileOutcome:
+    """The outcome of a file that ``put`` (or a staged commit) refused with ``exc``."""
+    for kind, outcome in _OUTCOME_OF_REFUSAL:
+        if isinstance(exc, kind):
+            return FileOutcome(path, outcome, str(exc))
+    raise exc  # not a refusal of the file: a bug or a failing index, not an outcome
+
+
+def _stored(path: Path, result: PutResult) -> FileOutcome:
     uid = result.record.sop_instance_uid
     return FileOutcome(path, _BY_PUT_STATUS[result.status], result.detail, uid)
+
+
+_OUTCOME_OF_REFUSAL: Final[tuple[tuple[type[Exception], Outcome], ...]] = (
+    (NotDicom, Outcome.NOT_DICOM),
+    (CorruptDicom, Outcome.CORRUPT),
+    (InvalidUID, Outcome.INVALID_UID),
+    (StoreError, Outcome.ERROR),
+    (OSError, Outcome.ERROR),
+)
+_REFUSALS: Final = tuple(kind for kind, _outcome in _OUTCOME_OF_REFUSAL)
 
 
 def import_files(
@@ -139,12 +162,16 @@ def import_files(
     on_outcome: Callable[[FileOutcome], None] | None = None,
     summary: ImportSummary | None = None,
     workers: int = DEFAULT_WORKERS,
+    batch_size: int = DEFAULT_BATCH,
 ) -> ImportSummary:
     """Import ``files``; ``on_outcome`` sees each outcome, in the order of ``files``.
 
-    ``workers`` threads put files concurrently: each put spends most of its time waiting for
-    ``fsync``, which the others' hashing and parsing overlaps.  Every put is still crash-safe on
-    its own (nothing is batched); at most ``2 * workers`` files are in flight.
+    ``workers`` threads work on files concurrently: each spends much of its time waiting for
+    ``fsync`` or hashing (which releases the GIL), and the others overlap that.  A store that
+    offers :class:`~xdsi.store.base.StagingStore` has its files staged by the threads and
+    committed ``batch_size`` at a time (one directory ``fsync`` and one transaction per batch);
+    every file is still crash-safe on its own, and an outcome is reported once its file is
+    committed.  At most ``2 * workers`` files are in the threads' hands, plus one batch.
     """
     summary = ImportSummary() if summary is None else summary
 
@@ -153,9 +180,12 @@ def import_files(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    if workers <= 1:
+    if workers <= 1 and not isinstance(store, StagingStore):
         for path in files:
             done(import_file(store, path))
+        return summary
+    if isinstance(store, StagingStore):
+        _BatchImport(store, done, max(1, batch_size)).run(files, max(1, workers))
         return summary
     with ThreadPoolExecutor(workers, thread_name_prefix="xdsi-import") as pool:
         window: deque[Future[FileOutcome]] = deque()
@@ -172,6 +202,91 @@ def import_files(
                 future.cancel()
             raise
     return summary
+
+
+class _BatchImport(Generic[S]):
+    """Stage files in threads, commit them in batches, report outcomes in file order."""
+
+    def __init__(
+        self, store: StagingStore[S], done: Callable[[FileOutcome], None], batch_size: int
+    ) -> None:
+        self.store = store
+        self.done = done
+        self.batch_size = batch_size
+        # Outcomes and staged puts in file order, waiting for the commit of their batch.
+        self.pending: list[tuple[Path, FileOutcome | S]] = []
+        self.staged = 0
+
+    def stage(self, path: Path) -> FileOutcome | S:
+        """In a worker thread: the staged put of ``path``, or the outcome of its refusal."""
+        if path.name.upper() == DICOMDIR_NAME:
+            return _skipped(path)
+        try:
+            return self.store.stage(path)
+        except _REFUSALS as exc:
+            return _refused(path, exc)
+
+    def run(self, files: Iterable[Path], workers: int) -> None:
+        with ThreadPoolExecutor(workers, thread_name_prefix="xdsi-import") as pool:
+            window: deque[tuple[Path, Future[FileOutcome | S]]] = deque()
+            try:
+                for path in files:
+                    window.append((path, pool.submit(self.stage, path)))
+                    if len(window) >= 2 * workers:
+                        self.add(*self.take(window))
+                while window:
+                    self.add(*self.take(window))
+                self.flush()
+            except BaseException:
+                # Ctrl-C: nothing more is committed; what is staged or being staged is dropped
+                # (never reported, never indexed), queued files never start.
+                for _path, future in window:
+                    future.cancel()
+                for _path, future in window:
+                    if not future.cancelled() and future.exception() is None:
+                        self.discard(future.result())
+                for _path, item in self.pending:
+                    self.discard(item)
+                raise
+
+    @staticmethod
+    def take(
+        window: deque[tuple[Path, Future[FileOutcome | S]]],
+    ) -> tuple[Path, FileOutcome | S]:
+        path, future = window[0]
+        item = future.result()
+        window.popleft()
+        return path, item
+
+    def add(self, path: Path, item: FileOutcome | S) -> None:
+        if not self.pending and isinstance(item, FileOutcome):
+            self.done(item)  # nothing waits for a commit before it: report at once
+            return
+        self.pending.append((path, item))
+        if not isinstance(item, FileOutcome):
+            self.staged += 1
+            if self.staged >= self.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        """Commit the staged puts of the batch, then report every pending outcome in order."""
+        pending, self.pending, self.staged = self.pending, [], 0
+        batch = [item for _path, item in pending if not isinstance(item, FileOutcome)]
+        # commit_staged finishes every staged put, even when it raises: nothing to discard.
+        results = iter(self.store.commit_staged(batch) if batch else [])
+        for path, item in pending:
+            if isinstance(item, FileOutcome):
+                self.done(item)
+                continue
+            result = next(results)
+            if isinstance(result, Exception):
+                self.done(_refused(path, result))
+            else:
+                self.done(_stored(path, result))
+
+    def discard(self, item: FileOutcome | S) -> None:
+        if not isinstance(item, FileOutcome):
+            self.store.discard_staged(item)
 
 
 def import_paths(

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, TypeVar, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -94,4 +94,30 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and handles."""
+        ...
+
+
+S = TypeVar("S")
+
+
+@runtime_checkable
+class StagingStore(Protocol[S]):
+    """A store whose puts can be split in two, so that many files commit together.
+
+    :meth:`stage` does a put's work on the file (receive, make durable, parse, check) and runs
+    concurrently; :meth:`commit_staged` indexes a batch of staged puts at once.  Each staged put
+    is crash-safe on its own: a staged put is never visible, and a commit indexes a file only
+    once the file is durable.  ``xdsi import`` uses this when the store offers it.
+    """
+
+    def stage(self, source: BinaryIO | Path) -> S:
+        """Do a put up to its commit; raises what :meth:`Store.put` raises for refused input."""
+        ...
+
+    def commit_staged(self, staged: Sequence[S]) -> list[PutResult | Exception]:
+        """Commit a batch: per staged put, in order, its result or what ``put`` would raise."""
+        ...
+
+    def discard_staged(self, staged: S) -> None:
+        """Drop a staged put without committing it (nothing of it stays)."""
         ...

@@ -110,20 +110,30 @@ class TempFile:
         os.fdatasync(self.fd)
         self.size, self.sha256 = len(data), hashlib.sha256(data).hexdigest()
 
-    def link_to(self, final: Path, files_root: Path) -> bool:
-        """Hard-link this file to ``final`` (step 3).  False if ``final`` already exists."""
+    def link_to(self, final: Path, files_root: Path, *, durable: bool = True) -> bool:
+        """Hard-link this file to ``final`` (step 3).  False if ``final`` already exists.
+
+        ``durable=False`` leaves the ``fsync`` of ``final.parent`` to the caller, who links a
+        batch and then syncs each directory once (before committing any of their rows).
+        """
         make_dirs_durable(final.parent, files_root)
         try:
             os.link(self.path, final)
         except FileExistsError:
             return False
-        fsync_dir(final.parent)
+        if durable:
+            fsync_dir(final.parent)
         return True
 
-    def close(self) -> None:
-        """Remove the ``tmp/`` name and release the lock (the final link, if any, stays)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+    def close(self, *, keep_name: bool = False) -> None:
+        """Remove the ``tmp/`` name and release the lock (the final link, if any, stays).
+
+        ``keep_name``: release the lock only, leaving the ``tmp/`` entry for the recovery at the
+        next open (for a write whose outcome could not be settled, e.g. the index went away).
+        """
+        if not keep_name:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         os.close(self.fd)
 
 

@@ -19,9 +19,11 @@ and pynetdicom serve with threads).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -34,7 +36,7 @@ from xdsi.config import DuplicatePolicy
 from xdsi.errors import StoreError
 from xdsi.store import files
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
-from xdsi.store.header import Header, part10_bytes, read_header
+from xdsi.store.header import part10_bytes, read_header
 from xdsi.store.schema import SCHEMA_VERSION, Base, Instance, SchemaInfo
 
 log = logging.getLogger(__name__)
@@ -261,22 +263,152 @@ class SqlFileStore:
         Raises :class:`~xdsi.errors.NotDicom`, :class:`~xdsi.errors.CorruptDicom`,
         :class:`~xdsi.errors.InvalidUID` (nothing stored) or :class:`OSError` (disk full...).
         """
+        staged = self.stage(source)
+        try:
+            return self._commit(staged)
+        finally:
+            staged.temp.close()
+
+    def stage(self, source: BinaryIO | Path) -> StagedPut:
+        """Steps 1-2 of a put: receive, fsync, parse and check, rename to the intent name.
+
+        Thread-safe and independent of the index, so that many run at once; finish each with
+        :meth:`commit_staged` or :meth:`discard_staged`.  Raises what :meth:`put` raises for
+        refused input, with nothing left behind.
+        """
         temp = files.receive(source, self.tmp_dir)
         try:
             header, raw_dataset = read_header(temp.path, temp.size)
             if raw_dataset is not None:
                 temp.overwrite(part10_bytes(raw_dataset, header))
-            return self._commit(temp, header)
-        finally:
+            rel_path = files.relative_path(
+                header.study_instance_uid,
+                header.series_instance_uid,
+                header.sop_instance_uid,
+                temp.sha256,
+            )
+            temp.mark_intent(rel_path)
+        except BaseException:
             temp.close()
-
-    def _commit(self, temp: files.TempFile, header: Header) -> PutResult:
-        """Link the received file into place and commit its row; resolve concurrent writers."""
-        uid = header.sop_instance_uid
-        rel_path = files.relative_path(
-            header.study_instance_uid, header.series_instance_uid, uid, temp.sha256
-        )
+            raise
         values = header.columns() | {"size": temp.size, "sha256": temp.sha256, "rel_path": rel_path}
+        return StagedPut(temp, header.sop_instance_uid, rel_path, values)
+
+    def discard_staged(self, staged: StagedPut) -> None:
+        """Drop a staged put that will not be committed (nothing of it stays in the store)."""
+        staged.temp.close()
+
+    def commit_staged(self, batch: Sequence[StagedPut]) -> list[PutResult | Exception]:
+        """Steps 3-4 for a batch: link, one ``fsync`` per directory, one transaction.
+
+        New SOP Instance UIDs (the common case of an import) are linked into place, each
+        directory touched is fsynced once, and all their rows are inserted in one transaction:
+        every row is still committed only after its file and link are durable.  Anything else
+        (a UID already indexed, twice in the batch, or a batch the index refuses, e.g. because
+        a concurrent writer got there first) goes through :meth:`put`'s own logic one by one.
+        Returns, in order, the :class:`PutResult` of each staged put or the exception
+        :meth:`put` would have raised for it.  Every staged put is finished on return.
+        """
+        results: list[PutResult | Exception | None] = [None] * len(batch)
+        ours: set[int] = set()  # final links made here, to remove unless their row got in
+        try:
+            fresh = self._new_uids(batch)
+            linked = self._link_batch(batch, fresh, results, ours)
+            if linked and self._insert_batch([batch[i].values for i in linked]):
+                for i in linked:
+                    results[i] = PutResult(PutStatus.STORED, self._record_of(batch[i].values))
+            for i, staged in enumerate(batch):
+                if results[i] is None:
+                    try:
+                        results[i] = self._commit(staged)
+                    except Exception as exc:  # reported per file, as put would raise it
+                        results[i] = exc
+        finally:
+            for i, staged in enumerate(batch):
+                self._finish(staged, i in ours and not _stored(results[i]))
+        return [result for result in results if result is not None]
+
+    def _new_uids(self, batch: Sequence[StagedPut]) -> list[int]:
+        """Indexes of the batch's first occurrences of UIDs that the index does not hold."""
+        uids = list(dict.fromkeys(staged.sop_instance_uid for staged in batch))
+        with self._sessions() as session:
+            known = set(
+                session.scalars(
+                    select(Instance.sop_instance_uid).where(Instance.sop_instance_uid.in_(uids))
+                )
+            )
+        fresh: list[int] = []
+        for i, staged in enumerate(batch):
+            if staged.sop_instance_uid not in known:
+                known.add(staged.sop_instance_uid)
+                fresh.append(i)
+        return fresh
+
+    def _link_batch(
+        self,
+        batch: Sequence[StagedPut],
+        fresh: list[int],
+        results: list[PutResult | Exception | None],
+        ours: set[int],
+    ) -> list[int]:
+        """Link ``fresh`` into place, then fsync each parent once; the indexes now durable."""
+        linked: list[int] = []
+        directories: dict[Path, list[int]] = {}
+        for i in fresh:
+            staged = batch[i]
+            try:
+                if self._link(staged.temp, staged.rel_path, durable=False):
+                    ours.add(i)
+            except (StoreError, OSError) as exc:
+                results[i] = exc
+                continue
+            directories.setdefault((self.files_dir / staged.rel_path).parent, []).append(i)
+        for directory, members in directories.items():
+            try:
+                files.fsync_dir(directory)
+            except OSError as exc:
+                for i in members:
+                    results[i] = exc
+                continue
+            linked.extend(members)
+        linked.sort()
+        return linked
+
+    def _insert_batch(self, rows: list[dict[str, Any]]) -> bool:
+        """Insert ``rows`` in one transaction; False (nothing inserted) if the index refused."""
+        try:
+            with self._sessions.begin() as session:
+                session.execute(_INSERT, rows)
+        except (IntegrityError, DBAPIError) as exc:
+            # A UID committed meanwhile by another writer, a locked or failing index: the
+            # rows go one by one, where each gets put's handling (and its own error).
+            log.debug("batch of %d rows refused, committing one by one: %s", len(rows), exc)
+            return False
+        return True
+
+    def _finish(self, staged: StagedPut, unlink_unindexed: bool) -> None:
+        """Release a staged put; first remove a final link of ours that no row names.
+
+        If the index cannot tell (it failed), the intent name stays in ``tmp/`` so that the
+        recovery at the next open settles it.
+        """
+        if unlink_unindexed:
+            try:
+                self._unlink_unless_indexed(staged.sop_instance_uid, staged.rel_path)
+            except Exception:
+                log.warning("left %s for recovery: index unreachable", staged.temp.path)
+                staged.temp.close(keep_name=True)
+                return
+        staged.temp.close()
+
+    def _commit(self, staged: StagedPut) -> PutResult:
+        """Link the staged file into place and commit its row; resolve concurrent writers."""
+        temp, uid, rel_path, values = (
+            staged.temp,
+            staged.sop_instance_uid,
+            staged.rel_path,
+            staged.values,
+        )
         linked_by_us = False
         committed = False
         try:
@@ -297,8 +429,6 @@ class SqlFileStore:
                         return PutResult(
                             PutStatus.REPLACED, self._record(existing), "already stored, same bytes"
                         )
-                if not temp.path.name.endswith(files.INTENT_SUFFIX):
-                    temp.mark_intent(rel_path)
                 # Every round: a concurrent replacement may have unlinked a same-named file
                 # we relied on in an earlier round (it was then the indexed, old copy).
                 linked_by_us = self._link(temp, rel_path) or linked_by_us
@@ -322,7 +452,7 @@ class SqlFileStore:
                 except (IntegrityError, _LostRace):
                     continue  # another writer of this UID committed first: decide again
                 committed = True
-                record = self._record(Instance(**values))
+                record = self._record_of(values)
                 if existing is None:
                     return PutResult(PutStatus.STORED, record)
                 with contextlib.suppress(FileNotFoundError):
@@ -333,18 +463,26 @@ class SqlFileStore:
             if linked_by_us and not committed:
                 self._unlink_unless_indexed(uid, rel_path)
 
-    def _link(self, temp: files.TempFile, rel_path: str) -> bool:
+    def _record_of(self, values: dict[str, Any]) -> InstanceRecord:
+        """The record of a row just written from ``values`` (no ORM object needed)."""
+        return InstanceRecord(
+            path=self.files_dir / values["rel_path"],
+            **{name: values[name] for name in _RECORD_COLUMNS},
+        )
+
+    def _link(self, temp: files.TempFile, rel_path: str, *, durable: bool = True) -> bool:
         """Link ``temp`` to its final name; True if we made the link now, False if it was there.
 
         An existing file of that name holds the same SOP instance with the same hash prefix: a
         concurrent writer of identical bytes, or the leftover of an interrupted one.  It is used
-        as is once its full hash matches ours.
+        as is once its full hash matches ours.  ``durable=False``: the caller fsyncs the
+        directory (see :meth:`commit_staged`).
         """
         final = self.files_dir / rel_path
         for _attempt in range(MAX_PUT_ATTEMPTS):
             if files.same_file(temp.path, final):
                 return False  # linked in an earlier round
-            if temp.link_to(final, self.files_dir):
+            if temp.link_to(final, self.files_dir, durable=durable):
                 return True
             try:
                 theirs = files.sha256_of(final)
@@ -413,6 +551,27 @@ class SqlFileStore:
 
 
 _INSERT: Final = insert(Base.metadata.tables[Instance.__tablename__])
+_RECORD_COLUMNS: Final = tuple(
+    f.name for f in dataclasses.fields(InstanceRecord) if f.name != "path"
+)
+
+
+@dataclass
+class StagedPut:
+    """A put between :meth:`SqlFileStore.stage` and its commit: a locked, fsynced intent file.
+
+    ``values`` are the row to insert (index attributes, size, hash, relative path).
+    """
+
+    temp: files.TempFile
+    sop_instance_uid: str
+    rel_path: str
+    values: dict[str, Any]
+
+
+def _stored(result: PutResult | Exception | None) -> bool:
+    """True if ``result`` is a put whose own file is now indexed (stored or replaced by it)."""
+    return isinstance(result, PutResult) and result.status is not PutStatus.DUPLICATE
 
 
 class _LostRace(Exception):
@@ -429,4 +588,4 @@ def _study_key(record: InstanceRecord) -> tuple[bool, int, str, bool, int, str]:
     return (number is None, number or 0, record.series_instance_uid, *_instance_key(record))
 
 
-__all__ = ["SqlFileStore", "create_index_engine", "ensure_schema"]
+__all__ = ["SqlFileStore", "StagedPut", "create_index_engine", "ensure_schema"]
