@@ -19,6 +19,7 @@ from pydicom.uid import generate_uid
 
 from tests.conftest import Run
 from tests.peers.postgres import postgres_cluster, postgres_url  # noqa: F401  (fixtures)
+from xdsi.intake.importer import FileOutcome, Outcome, expand, import_file, import_files
 from xdsi.store import SqlFileStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +94,30 @@ def test_import_reports_each_file_and_fails_on_bad_input(
             record = store.get(uid)
             assert record is not None and record.path.read_bytes() == path.read_bytes()
     assert not (tmp_path / "etc").exists()
+
+
+@pytest.mark.parametrize(("workers", "batch_size"), [(1, 1), (3, 2), (8, 32)])
+def test_batched_import_matches_one_put_per_file(
+    tmp_path: Path, messy_folder: Path, sample_files: list[Path], workers: int, batch_size: int
+) -> None:
+    """Staged batches give every file the outcome, in the order, of a put of its own."""
+    again = messy_folder / "zz_again"  # duplicates, some in the same batch as their first copy
+    again.mkdir()
+    for n, path in enumerate(sample_files[:3]):
+        (again / f"{n}.dcm").write_bytes(path.read_bytes())
+    files, _missing = expand([messy_folder])
+    with SqlFileStore(tmp_path / "one") as store:
+        expected = [import_file(store, path) for path in files]
+    seen: list[FileOutcome] = []
+    with SqlFileStore(tmp_path / "batched") as store:
+        summary = import_files(store, files, seen.append, workers=workers, batch_size=batch_size)
+        assert store.count() == len(sample_files)
+        assert not any(store.tmp_dir.iterdir())
+        assert len(list(store.files_dir.rglob("*.dcm"))) == len(sample_files)
+    assert [(o.path, o.outcome, o.sop_instance_uid) for o in seen] == [
+        (o.path, o.outcome, o.sop_instance_uid) for o in expected
+    ]
+    assert summary.counts[Outcome.DUPLICATE] == 3
 
 
 def test_quiet_prints_failures_only_and_duplicates_do_not_fail(

@@ -180,12 +180,12 @@ def import_files(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    if workers <= 1 and not isinstance(store, StagingStore):
-        for path in files:
-            done(import_file(store, path))
-        return summary
     if isinstance(store, StagingStore):
         _BatchImport(store, done, max(1, batch_size)).run(files, max(1, workers))
+        return summary
+    if workers <= 1:
+        for path in files:
+            done(import_file(store, path))
         return summary
     with ThreadPoolExecutor(workers, thread_name_prefix="xdsi-import") as pool:
         window: deque[Future[FileOutcome]] = deque()
@@ -263,10 +263,10 @@ class _BatchImport(Generic[S]):
             self.done(item)  # nothing waits for a commit before it: report at once
             return
         self.pending.append((path, item))
-        if not isinstance(item, FileOutcome):
-            self.staged += 1
-            if self.staged >= self.batch_size:
-                self.flush()
+        self.staged += not isinstance(item, FileOutcome)
+        # Bounded both ways: a batch of staged puts, or refusals piling up behind a few.
+        if self.staged >= self.batch_size or len(self.pending) >= 4 * self.batch_size:
+            self.flush()
 
     def flush(self) -> None:
         """Commit the staged puts of the batch, then report every pending outcome in order."""

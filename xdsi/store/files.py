@@ -17,6 +17,11 @@ The life of one write (:class:`TempFile`):
 3. it is hard-linked to its final name under ``files/`` and the directory is ``fsync``-ed;
 4. the index row is committed (by the caller), then the intent name is unlinked.
 
+A batch (:meth:`xdsi.store.sqlfile.SqlFileStore.commit_staged`) runs steps 1-2 per file, links
+every file of the batch (step 3 without its ``fsync``), fsyncs each directory it linked into
+once, and commits all the rows in one transaction: each row is still committed only after its
+file's data and link are durable.
+
 A process killed at any point leaves at most a ``tmp/`` entry that nobody holds a lock on.
 :func:`stale_temp_files` finds those; the store rolls each back when it opens (the final link is
 removed unless the index refers to it), so a kill never leaves an orphan in ``files/``.  The

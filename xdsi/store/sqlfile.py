@@ -5,7 +5,8 @@ SQLAlchemy 2 index (:mod:`xdsi.store.schema`) maps SOP Instance UIDs to them.  T
 SQLite at ``<data_dir>/index.sqlite`` by default, or any SQLAlchemy URL (PostgreSQL through
 psycopg 3 is tested).
 
-Invariants, kept by the order of operations in :meth:`SqlFileStore.put`:
+Invariants, kept by the order of operations in :meth:`SqlFileStore.put` and in its batched form
+(:meth:`SqlFileStore.stage` in many threads, then :meth:`SqlFileStore.commit_staged`):
 
 * an index row only ever names a complete, fsynced file (the row is committed after the link);
 * a write killed before its commit leaves only a ``tmp/`` entry, rolled back at the next open;
