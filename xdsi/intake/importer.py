@@ -20,11 +20,15 @@ from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
 from xdsi.store.base import PutResult, PutStatus, StagingStore, Store
 
 DICOMDIR_NAME: Final = "DICOMDIR"
-DEFAULT_WORKERS: Final = 8
-"""Concurrent puts of an import: enough to keep the disk busy while others hash and parse."""
-S = TypeVar("S")
+DEFAULT_WORKERS: Final = 4
+"""Files worked on at once: one hashing (no GIL) and one parsing while others wait for fsync.
+
+More threads only fight over the GIL: on the 2-core project machine 8 threads took more CPU
+per file and were no faster than 2-4 (docs/performance.md).
+"""
 DEFAULT_BATCH: Final = 32
 """Files committed together by a :class:`~xdsi.store.base.StagingStore` (one transaction)."""
+S = TypeVar("S")
 
 
 class Outcome(enum.Enum):
