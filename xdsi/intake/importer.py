@@ -23,8 +23,8 @@ DICOMDIR_NAME: Final = "DICOMDIR"
 DEFAULT_WORKERS: Final = 4
 """Files worked on at once: one hashing (no GIL) and one parsing while others wait for fsync.
 
-More threads only fight over the GIL: on the 2-core project machine 8 threads took more CPU
-per file and were no faster than 2-4 (docs/performance.md).
+More threads only fight over the GIL: on the 2-core project machine 8 were no faster than 2-4
+and held more memory (docs/performance.md).
 """
 DEFAULT_BATCH: Final = 32
 """Files committed together by a :class:`~xdsi.store.base.StagingStore` (one transaction)."""
