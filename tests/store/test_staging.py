@@ -208,3 +208,41 @@ def test_kill_after_batch_commit_loses_nothing(
     assert_consistent(store)
     stored = {r.path.read_bytes() for r in store.iter_records()}
     assert stored == {p.read_bytes() for p in sources}
+
+
+def test_locked_sqlite_index_is_a_per_file_error_and_loses_nothing(
+    tmp_path: Path, sample_files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer holding the SQLite index past the busy timeout: each put gets a StoreError
+    (``xdsi import`` reports it per file, no traceback), nothing half-stored stays, and the same
+    files import once the lock is gone."""
+    import sqlite3
+
+    from xdsi.errors import StoreError
+    from xdsi.intake.importer import FileOutcome, Outcome, import_files
+    from xdsi.store import sqlfile
+
+    monkeypatch.setattr(sqlfile, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    sources = copies(sample_files[0], tmp_path / "src", 5)
+    store = SqlFileStore(tmp_path / "store")
+    locker = sqlite3.connect(tmp_path / "store" / "index.sqlite", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreError, match="index refused"):
+            store.put(sources[0])
+        outcomes: list[FileOutcome] = []
+        import_files(store, sources, outcomes.append, workers=2)
+        assert [o.outcome for o in outcomes] == [Outcome.ERROR] * len(sources)
+        assert all("index refused" in (o.detail or "") for o in outcomes)
+    finally:
+        locker.rollback()
+        locker.close()
+    store.close()
+    store = SqlFileStore(tmp_path / "store")  # the next open settles anything left for recovery
+    assert_consistent(store)
+    assert store.count() == 0
+    again: list[FileOutcome] = []
+    import_files(store, sources, again.append, workers=2)
+    assert [o.outcome for o in again] == [Outcome.STORED] * len(sources)
+    assert_consistent(store)
+    store.close()

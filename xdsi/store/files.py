@@ -135,11 +135,15 @@ class TempFile:
 
         ``keep_name``: release the lock only, leaving the ``tmp/`` entry for the recovery at the
         next open (for a write whose outcome could not be settled, e.g. the index went away).
+        Closing again does nothing.
         """
+        if self.fd < 0:
+            return
         if not keep_name:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
         os.close(self.fd)
+        self.fd = -1
 
 
 def _hash_stream(stream: BinaryIO) -> tuple[int, str]:

@@ -313,7 +313,10 @@ class SqlFileStore:
         results: list[PutResult | Exception | None] = [None] * len(batch)
         ours: set[int] = set()  # final links made here, to remove unless their row got in
         try:
-            fresh = self._new_uids(batch)
+            try:
+                fresh = self._new_uids(batch)
+            except DBAPIError:
+                fresh = []  # the index cannot be read now: each file gets its own answer below
             linked = self._link_batch(batch, fresh, results, ours)
             if linked and self._insert_batch([batch[i].values for i in linked]):
                 for i in linked:
@@ -419,8 +422,11 @@ class SqlFileStore:
                 # already at our final name means a re-import of these very bytes: look first.
                 existing: Instance | None = None
                 if attempt or (self.files_dir / rel_path).exists():
-                    with self._sessions() as session:
-                        existing = self._row(session, uid)
+                    try:
+                        with self._sessions() as session:
+                            existing = self._row(session, uid)
+                    except DBAPIError as exc:
+                        raise _index_failure(uid, exc) from exc
                 if existing is not None:
                     if self.duplicate_policy == "keep":
                         return PutResult(
@@ -452,6 +458,8 @@ class SqlFileStore:
                                 raise _LostRace
                 except (IntegrityError, _LostRace):
                     continue  # another writer of this UID committed first: decide again
+                except DBAPIError as exc:  # locked, unreachable, read-only...: this file only
+                    raise _index_failure(uid, exc) from exc
                 committed = True
                 record = self._record_of(values)
                 if existing is None:
@@ -462,7 +470,11 @@ class SqlFileStore:
             raise StoreError(f"{uid}: gave up after {MAX_PUT_ATTEMPTS} concurrent writes")
         finally:
             if linked_by_us and not committed:
-                self._unlink_unless_indexed(uid, rel_path)
+                try:
+                    self._unlink_unless_indexed(uid, rel_path)
+                except DBAPIError:
+                    log.warning("left %s for recovery: index unreachable", temp.path)
+                    temp.close(keep_name=True)
 
     def _record_of(self, values: dict[str, Any]) -> InstanceRecord:
         """The record of a row just written from ``values`` (no ORM object needed)."""
@@ -568,6 +580,12 @@ class StagedPut:
     sop_instance_uid: str
     rel_path: str
     values: dict[str, Any]
+
+
+def _index_failure(uid: str, exc: DBAPIError) -> StoreError:
+    """A database failure during a put as a StoreError (reported for that file, never a
+    traceback: SQLite's "database is locked" after the busy timeout, a lost PostgreSQL server)."""
+    return StoreError(f"{uid}: the index refused the write ({exc.orig or exc})")
 
 
 def _stored(result: PutResult | Exception | None) -> bool:
