@@ -75,6 +75,13 @@ class Settings:
     max_metadata_response_bytes: int = 256 * 1024**2
     """Most XPathResponse text in one metadata response (held in memory; 0005 beyond)."""
 
+    # Transcoding (RAD-69)
+    transcode_workers: int = 2
+    """Worker processes that transcode RAD-69 documents (0: in the request thread instead)."""
+    transcode_window: int = 4
+    """Transcoded documents a response keeps in progress ahead of its writer; the first this many
+    are finished before the envelope is written, so their failures are RegistryErrors."""
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'index.sqlite'}"
@@ -166,3 +173,7 @@ def _validate(settings: Settings) -> None:
         raise ValueError("metadata_cache_bytes must not be negative")
     if settings.max_metadata_response_bytes <= 0:
         raise ValueError("max_metadata_response_bytes must be positive")
+    if settings.transcode_workers < 0:
+        raise ValueError("transcode_workers must not be negative")
+    if settings.transcode_window <= 0:
+        raise ValueError("transcode_window must be positive")

@@ -1,48 +1,38 @@
 """IHE RAD TF-2 §4.69 Retrieve Imaging Document Set (RAD-69) = PS3.18 2017b §6.4.1.
 
-validate → resolve → produce → collect errors, one DocumentRequest at a time.  Every
-DocumentRequest is answered either by a :class:`~xdsi.model.RetrievedDocument` or by one
-RegistryError whose ``location`` is the DocumentUniqueId (RAD69-016; PS3.18 §6.4.1.2.1); the overall
-status is derived by :func:`xdsi.model.status_of`.  Nothing here knows SOAP.
+validate → resolve → plan → size limit → produce → collect errors.  Every DocumentRequest is
+answered either by a :class:`~xdsi.model.RetrievedDocument` or by one RegistryError whose
+``location`` is the DocumentUniqueId (RAD69-016; PS3.18 §6.4.1.2.1); the overall status is derived
+by :func:`xdsi.model.status_of`.  Nothing here knows SOAP.  Planning and producing the payloads
+(stored bytes, or transcoding in worker processes while the response streams) is
+:mod:`xdsi.transactions.produce`.
 
 Checks made for each document, in this order (the first failing one is reported): the shared
 ones of :mod:`xdsi.transactions.resolve` (repository, community, UIDs — with the transfer syntax
 list, non-empty and well-formed, as this transaction's parameter check, ``urn:dicom:wado:0012``;
 NIST ids_4812 cases 5–9 — then stored, then in the named series and study), and then:
 
-6. A listed transfer syntax can be produced (``urn:dicom:wado:0007``; RAD69-005).
-7. The response stays within ``max_response_bytes`` (``urn:dicom:wado:0005``).
+6. A listed transfer syntax can be produced (``urn:dicom:wado:0007``; RAD69-005), and stored data
+   to be transcoded is readable (``urn:dicom:wado:0014``).
+7. The response stays within ``max_response_bytes`` (``urn:dicom:wado:0005``); a transcoded
+   document counts with an upper estimate of its size (:class:`~xdsi.transactions.produce.Planned`).
+8. The first ``transcode_window`` transcoded documents are transcoded (``urn:dicom:wado:0014``).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
-from collections.abc import Iterator
-from typing import IO
 
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-
-from xdsi import ns
 from xdsi.config import Settings
-from xdsi.errors import ResourceLimit, TransferSyntaxUnavailable, XdsiError
-from xdsi.imaging.transcode import choose_transfer_syntax, transcode
-from xdsi.model import (
-    Outcome,
-    Payload,
-    RetrievedDocument,
-    RetrieveImagingDocumentSetRequest,
-)
+from xdsi.errors import ResourceLimit, XdsiError
+from xdsi.model import Outcome, RetrievedDocument, RetrieveImagingDocumentSetRequest
 from xdsi.store.base import InstanceRecord, Store
+from xdsi.transactions import produce
+from xdsi.transactions.produce import Planned
 from xdsi.transactions.resolve import echoed, located, records_for, resolve, too_many
 from xdsi.uids import is_valid_uid
 
 log = logging.getLogger(__name__)
-
-SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
-"""Transcoded documents larger than this are spooled to a temporary file, not kept in memory."""
-CHUNK_SIZE = 1 << 20
 
 
 def retrieve_imaging_document_set(
@@ -56,22 +46,43 @@ def retrieve_imaging_document_set(
 
     ts_problem = _transfer_syntax_problem(request.transfer_syntax_uids)
     records = records_for(request.documents, store)
-    budget = settings.max_response_bytes
+    resolved: list[InstanceRecord | XdsiError] = []
     for doc in request.documents:
         try:
-            record = resolve(doc, records, settings, ts_problem)
-            payload, ts = _produce(record, request.transfer_syntax_uids, store)
-            if payload.size is not None:
-                if payload.size > budget:
-                    raise ResourceLimit(
-                        f"document of {payload.size} bytes exceeds the remaining response size "
-                        f"limit ({budget} of {settings.max_response_bytes} bytes)"
-                    )
-                budget -= payload.size
-            outcome.documents.append(RetrievedDocument(echoed(doc, settings), payload, ts))
+            resolved.append(resolve(doc, records, settings, ts_problem))
         except XdsiError as exc:
-            outcome.errors.append(located(exc, doc))
+            resolved.append(exc)
+    found = [r for r in resolved if isinstance(r, InstanceRecord)]
+    plans = iter(produce.plan(found, request.transfer_syntax_uids, settings))
+    answers = [next(plans) if isinstance(r, InstanceRecord) else r for r in resolved]
+    _apply_size_limit(answers, settings)
+    accepted = [a for a in answers if isinstance(a, Planned)]
+    products = iter(produce.produce(accepted, store, settings))
+    for doc, answer in zip(request.documents, answers, strict=True):
+        result = next(products) if isinstance(answer, Planned) else answer
+        if isinstance(result, XdsiError):
+            outcome.errors.append(located(result, doc))
+        else:
+            outcome.documents.append(
+                RetrievedDocument(echoed(doc, settings), result.payload, result.transfer_syntax_uid)
+            )
     return outcome
+
+
+def _apply_size_limit(answers: list[Planned | XdsiError], settings: Settings) -> None:
+    """Replace, in place, the documents beyond ``max_response_bytes`` by ``0005`` errors."""
+    budget = settings.max_response_bytes
+    for index, answer in enumerate(answers):
+        if not isinstance(answer, Planned):
+            continue
+        if answer.charge > budget:
+            what = "document" if answer.unchanged else "transcoded document of up to"
+            answers[index] = ResourceLimit(
+                f"{what} {answer.charge} bytes exceeds the remaining response size "
+                f"limit ({budget} of {settings.max_response_bytes} bytes)"
+            )
+        else:
+            budget -= answer.charge
 
 
 def _transfer_syntax_problem(uids: tuple[str, ...]) -> str | None:
@@ -81,54 +92,6 @@ def _transfer_syntax_problem(uids: tuple[str, ...]) -> str | None:
     if bad:
         return f"TransferSyntaxUID is not a valid UID: {bad[0]!r}"
     return None
-
-
-def _read_header(store: Store, record: InstanceRecord) -> Dataset:
-    with store.open(record) as fh:
-        return dcmread(fh, stop_before_pixels=True)
-
-
-def _produce(
-    record: InstanceRecord, requested: tuple[str, ...], store: Store
-) -> tuple[Payload, str]:
-    """The payload in the stored syntax when listed, else transcoded (RAD69-005)."""
-    if record.transfer_syntax_uid in requested:
-        return (
-            Payload(ns.MEDIA_DICOM, lambda: store.iter_bytes(record, CHUNK_SIZE), record.size),
-            record.transfer_syntax_uid,
-        )
-    header = _read_header(store, record)
-    target = choose_transfer_syntax(record.transfer_syntax_uid, requested, header)
-    if target is None:
-        raise TransferSyntaxUnavailable(
-            f"instance {record.sop_instance_uid} is stored in {record.transfer_syntax_uid} and "
-            f"cannot be provided in any of the requested transfer syntaxes: {', '.join(requested)}"
-        )
-    if target == record.transfer_syntax_uid:
-        return (
-            Payload(ns.MEDIA_DICOM, lambda: store.iter_bytes(record, CHUNK_SIZE), record.size),
-            target,
-        )
-    # Transcode now, not while streaming: a decoding failure must become this document's
-    # RegistryError (urn:dicom:wado:0014) before the SOAP envelope is written.  The result is
-    # spooled (to disk beyond SPOOL_IN_MEMORY_BYTES) so that a response of many transcoded
-    # instances holds at most one of them in memory at a time.
-    with store.open(record) as fh:
-        data = transcode(fh, target)
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
-    spool.write(data)
-    size = spool.tell()
-    del data
-    return Payload(ns.MEDIA_DICOM, lambda: _drain(spool), size), target
-
-
-def _drain(spool: IO[bytes]) -> Iterator[bytes]:
-    try:
-        spool.seek(0)
-        while chunk := spool.read(CHUNK_SIZE):
-            yield chunk
-    finally:
-        spool.close()
 
 
 __all__ = ["retrieve_imaging_document_set"]
