@@ -114,6 +114,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
+        # Start the transcoding workers now: a spawned worker takes about a second to import
+        # the codecs, which the first transcoded document would otherwise wait for.
+        from xdsi.imaging.pipeline import shared_pool
+
+        pool = shared_pool(settings.transcode_workers)
+        pool.warm()
         # A wildcard listen address is not something a client can connect to: print loopback.
         wildcard = settings.http_host in ("0.0.0.0", "::", "")  # noqa: S104
         host = "127.0.0.1" if wildcard else settings.http_host
@@ -132,6 +138,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             log.info("interrupted, shutting down")
         finally:
             server.close()
+            pool.shutdown()
         return 0
     finally:
         store.close()

@@ -34,6 +34,7 @@ import contextlib
 import importlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import tempfile
 import threading
@@ -124,10 +125,22 @@ def preflight_job(paths: Sequence[str], requested: Sequence[str]) -> list[Plan |
 
 
 def _start_worker() -> None:
-    """Pool initializer: import the codec libraries once, in each new worker."""
+    """Pool initializer: import the codec libraries once, and end with the serving process.
+
+    A worker holds both ends of the pool's call queue, so it would wait for work forever once the
+    server was killed (SIGKILL, OOM killer); a watchdog thread ends it when its parent is gone.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     for name in _PLUGIN_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _ready() -> int:
@@ -296,11 +309,17 @@ class TranscodeStream:
     """
 
     def __init__(
-        self, pool: TranscodePool, jobs: Sequence[tuple[Path, str]], window: int
+        self,
+        pool: TranscodePool,
+        jobs: Sequence[tuple[Path, str]],
+        window: int,
+        *,
+        spool_over: int = SPOOL_IN_MEMORY_BYTES,
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
         self._pool = pool
+        self._spool_over = spool_over
         self._jobs = list(jobs)
         self._window = window
         self._futures: list[Future[Produced] | None] = [None] * len(self._jobs)
@@ -312,6 +331,11 @@ class TranscodeStream:
     def __len__(self) -> int:
         return len(self._jobs)
 
+    @property
+    def submitted(self) -> int:
+        """How many jobs have been handed to the pool so far."""
+        return self._submitted
+
     def _advance(self, consumer: int) -> None:
         """Submit jobs up to ``consumer + window`` (exclusive)."""
         with self._lock:
@@ -320,7 +344,7 @@ class TranscodeStream:
             limit = min(len(self._jobs), consumer + self._window)
             while self._submitted < limit:
                 path, target = self._jobs[self._submitted]
-                future = self._pool.submit(transcode_job, str(path), target, SPOOL_IN_MEMORY_BYTES)
+                future = self._pool.submit(transcode_job, str(path), target, self._spool_over)
                 self._futures[self._submitted] = future
                 self._submitted += 1
 

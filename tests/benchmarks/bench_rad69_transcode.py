@@ -1,0 +1,195 @@
+"""RAD-69 with transcoding (not collected by pytest): ``python -m tests.benchmarks.bench_rad69_transcode``.
+
+A CT study (:func:`tests.benchmarks.studygen.generate_ct_study`: 400 × 512² slices, Explicit VR
+LE, about 210 MB) is imported into a fresh store and served by ``xdsi serve`` on a free loopback
+port, once with ``transcode_workers = 1`` and once with 2.  The whole study is requested in one
+RAD-69 message listing only JPEG 2000 lossless (``.4.90``), then only JPEG-LS lossless
+(``.4.80``), so that every document is transcoded.  Measured over the socket:
+
+* time to first document: from sending the request to the first byte of the first document part
+  (the envelope is written before it, after every document's preflight and the first
+  ``transcode_window`` transcodes);
+* instances/s and MB/s (bytes received, all parts) for the whole response;
+* the server's peak resident memory, sampled every 20 ms from ``/proc``: the serving process
+  alone, and with its worker processes added up.
+
+One warm-up request of a few documents precedes the timed ones.  Figures are reported, never
+asserted; on the 2-core project machine anything else running shifts them (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pydicom
+
+from tests.benchmarks.studygen import generate_ct_study
+from tests.soap.support import Doc, envelope, request_element
+from xdsi import ns
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = {"JPEG 2000 lossless .4.90": ns.TS_JPEG2000_LOSSLESS, "JPEG-LS .4.80": ns.TS_JPEG_LS_LOSSLESS}
+FIRST_PART_MARK = f"Content-Type: {ns.MEDIA_DICOM}".encode()
+
+
+@dataclass(frozen=True)
+class Run:
+    documents: int
+    first_document_s: float
+    total_s: float
+    received: int
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                found += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS of a process, alone and with its child processes, sampled every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_main = 0
+        self.peak_total = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.02):
+            main = _rss_kib(self.pid)
+            total = main + sum(_rss_kib(c) for c in _children(self.pid))
+            self.peak_main = max(self.peak_main, main)
+            self.peak_total = max(self.peak_total, total)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def retrieve(url: str, body: bytes) -> Run:
+    """POST ``body`` and read the response to its end, timing the first document part."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    start = time.perf_counter()
+    conn.request("POST", parts.path, body, {"Content-Type": f"{ns.MEDIA_SOAP12}; charset=utf-8"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise SystemExit(f"HTTP {response.status}: {response.read()[:500]!r}")
+    head = b""
+    first = None
+    received = 0
+    while chunk := response.read1(1 << 20):
+        received += len(chunk)
+        if first is None:
+            head += chunk
+            mark = head.find(FIRST_PART_MARK)
+            if mark >= 0 and head.find(b"\r\n\r\n", mark) >= 0:
+                first = time.perf_counter() - start
+                if ns.STATUS_SUCCESS.encode() not in head[:mark]:
+                    raise SystemExit(f"the response is not a Success: {head[:mark][-2000:]!r}")
+                documents = head[:mark].count(b"DocumentResponse>") // 2
+                head = b""
+    total = time.perf_counter() - start
+    conn.close()
+    if first is None:
+        raise SystemExit("no document in the response")
+    return Run(documents, first, total, received)
+
+
+def serve(data_dir: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDSI_TRANSCODE_WORKERS=str(workers))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), "serve", "--port", "0",
+         "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        # A shell's background job ignores SIGINT, and so would the server: stopped by SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    if " at " not in line:
+        server.kill()
+        raise SystemExit(f"xdsi serve did not start: {line!r}")
+    return server, line.split(" at ", 1)[1].split(" ", 1)[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--instances", type=int, default=400)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = generate_ct_study(Path(tmp) / "study", n=args.instances)
+        docs = []
+        for path in files:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            docs.append(Doc(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
+        stored = sum(p.stat().st_size for p in files)
+        data_dir = Path(tmp) / "store"
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        subprocess.run(
+            [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), "import",
+             str(Path(tmp) / "study")],
+            check=True, capture_output=True, env=env,
+        )
+        print(f"{len(docs)} CT instances, {stored / 1e6:.0f} MB stored as Explicit VR LE; "
+              f"load average before: {os.getloadavg()[0]:.2f}\n")
+        print("| target | workers | instances/s | MB/s received | MB received | "
+              "first document | server peak RSS (with workers) |")
+        print("|---|---|---|---|---|---|---|")
+        for workers in args.workers:
+            server, url = serve(data_dir, workers)
+            sampler = MemorySampler(server.pid)
+            sampler.start()
+            try:
+                for label, ts in TARGETS.items():
+                    retrieve(url, envelope(request_element(docs[:4], [ts])))  # warm-up
+                    run = retrieve(url, envelope(request_element(docs, [ts])))
+                    if run.documents != len(docs):
+                        raise SystemExit(f"{run.documents} of {len(docs)} documents returned")
+                    print(f"| {label} | {workers} | {len(docs) / run.total_s:.1f} | "
+                          f"{run.received / 1e6 / run.total_s:.1f} | {run.received / 1e6:.1f} | "
+                          f"{run.first_document_s * 1000:.0f} ms | "
+                          f"{sampler.peak_main / 1024:.0f} MB ({sampler.peak_total / 1024:.0f} MB) |",
+                          flush=True)
+            finally:
+                sampler.stop()
+                server.send_signal(signal.SIGINT)
+                server.wait(60)
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
