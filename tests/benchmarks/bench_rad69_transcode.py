@@ -1,4 +1,4 @@
-"""RAD-69 with transcoding (not collected by pytest): ``python -m tests.benchmarks.bench_rad69_transcode``.
+"""RAD-69 with transcoding (not collected): ``python -m tests.benchmarks.bench_rad69_transcode``.
 
 A CT study (:func:`tests.benchmarks.studygen.generate_ct_study`: 400 × 512² slices, Explicit VR
 LE, about 210 MB) is imported into a fresh store and served by ``xdsi serve`` on a free loopback
@@ -10,8 +10,10 @@ RAD-69 message listing only JPEG 2000 lossless (``.4.90``), then only JPEG-LS lo
   (the envelope is written before it, after every document's preflight and the first
   ``transcode_window`` transcodes);
 * instances/s and MB/s (bytes received, all parts) for the whole response;
-* the server's peak resident memory, sampled every 20 ms from ``/proc``: the serving process
-  alone, and with its worker processes added up.
+* the server's peak memory, sampled every 50 ms from ``/proc``: resident size (RSS) of the
+  serving process alone; RSS of it and its worker processes added up (pages shared between them
+  counted once per process); and their proportional set size (PSS, shared pages divided among
+  the processes that share them), the fair figure for the whole.
 
 One warm-up request of a few documents precedes the timed ones.  Figures are reported, never
 asserted; on the 2-core project machine anything else running shifts them (docs/performance.md).
@@ -39,7 +41,10 @@ from tests.soap.support import Doc, envelope, request_element
 from xdsi import ns
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = {"JPEG 2000 lossless .4.90": ns.TS_JPEG2000_LOSSLESS, "JPEG-LS .4.80": ns.TS_JPEG_LS_LOSSLESS}
+TARGETS = {
+    "JPEG 2000 lossless .4.90": ns.TS_JPEG2000_LOSSLESS,
+    "JPEG-LS .4.80": ns.TS_JPEG_LS_LOSSLESS,
+}
 FIRST_PART_MARK = f"Content-Type: {ns.MEDIA_DICOM}".encode()
 
 
@@ -51,15 +56,23 @@ class Run:
     received: int
 
 
-def _rss_kib(pid: int) -> int:
+def _memory_kib(pid: int, path: str, key: str) -> int:
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        with open(f"/proc/{pid}/{path}", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _rss_kib(pid: int) -> int:
+    return _memory_kib(pid, "status", "VmRSS:")
+
+
+def _pss_kib(pid: int) -> int:
+    return _memory_kib(pid, "smaps_rollup", "Pss:")
 
 
 def _children(pid: int) -> list[int]:
@@ -74,21 +87,22 @@ def _children(pid: int) -> list[int]:
 
 
 class MemorySampler(threading.Thread):
-    """Peak RSS of a process, alone and with its child processes, sampled every 20 ms."""
+    """Peak RSS of a process, alone and with its child processes, and their peak PSS."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_main = 0
         self.peak_total = 0
+        self.peak_pss = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._halt.wait(0.02):
-            main = _rss_kib(self.pid)
-            total = main + sum(_rss_kib(c) for c in _children(self.pid))
-            self.peak_main = max(self.peak_main, main)
-            self.peak_total = max(self.peak_total, total)
+        while not self._halt.wait(0.05):
+            pids = [self.pid, *_children(self.pid)]
+            self.peak_main = max(self.peak_main, _rss_kib(self.pid))
+            self.peak_total = max(self.peak_total, sum(_rss_kib(p) for p in pids))
+            self.peak_pss = max(self.peak_pss, sum(_pss_kib(p) for p in pids))
 
     def stop(self) -> None:
         self._halt.set()
@@ -166,8 +180,8 @@ def main() -> int:
         print(f"{len(docs)} CT instances, {stored / 1e6:.0f} MB stored as Explicit VR LE; "
               f"load average before: {os.getloadavg()[0]:.2f}\n")
         print("| target | workers | instances/s | MB/s received | MB received | "
-              "first document | server peak RSS (with workers) |")
-        print("|---|---|---|---|---|---|---|")
+              "first document | peak RSS server / + workers | peak PSS all |")
+        print("|---|---|---|---|---|---|---|---|")
         for workers in args.workers:
             server, url = serve(data_dir, workers)
             sampler = MemorySampler(server.pid)
@@ -181,7 +195,8 @@ def main() -> int:
                     print(f"| {label} | {workers} | {len(docs) / run.total_s:.1f} | "
                           f"{run.received / 1e6 / run.total_s:.1f} | {run.received / 1e6:.1f} | "
                           f"{run.first_document_s * 1000:.0f} ms | "
-                          f"{sampler.peak_main / 1024:.0f} MB ({sampler.peak_total / 1024:.0f} MB) |",
+                          f"{sampler.peak_main / 1024:.0f} / {sampler.peak_total / 1024:.0f} MB | "
+                          f"{sampler.peak_pss / 1024:.0f} MB |",
                           flush=True)
             finally:
                 sampler.stop()

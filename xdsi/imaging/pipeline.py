@@ -324,6 +324,7 @@ class TranscodeStream:
         self._window = window
         self._futures: list[Future[Produced] | None] = [None] * len(self._jobs)
         self._submitted = 0
+        self._closed = False
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _discard_all, self._futures)
         self._advance(0)
@@ -339,7 +340,7 @@ class TranscodeStream:
     def _advance(self, consumer: int) -> None:
         """Submit jobs up to ``consumer + window`` (exclusive)."""
         with self._lock:
-            if not self._finalizer.alive:
+            if self._closed:
                 raise ProcessingFailure("the response was abandoned")
             limit = min(len(self._jobs), consumer + self._window)
             while self._submitted < limit:
@@ -386,6 +387,7 @@ class TranscodeStream:
     def close(self) -> None:
         """Cancel what has not started and drop what was not streamed (idempotent)."""
         with self._lock:
+            self._closed = True
             self._finalizer()
 
 

@@ -235,23 +235,61 @@ def preflight(source: Path | BinaryIO, requested: Sequence[str]) -> Plan:
         The stored object is unreadable or its encapsulated pixel data is broken
         (``urn:dicom:wado:0014``).
     """
-    data = source.read_bytes() if isinstance(source, Path) else source.read()
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            header = _read_header(fh)
+            if _stored_syntax(header) in _UNDEFLATED_NATIVE:
+                # Native data is not decoded: the header and the file's length are enough.
+                start, end = fh.tell(), fh.seek(0, io.SEEK_END)
+                return _plan_native(header, requested, start, end)
+            fh.seek(0)
+            data = fh.read()
+    else:
+        data = source.read()
     ds = _parse(data)
     stored = _stored_syntax(ds)
+    target = _target(ds, stored, requested)
+    size = len(data)
+    pixel = PixelDescription.of(ds)
+    if target != stored and pixel is not None and "PixelData" in ds:
+        if UID(stored).is_compressed:
+            _check_frames(ds, stored, pixel)
+        size += max(0, _native_length(pixel) - len(ds.PixelData))
+    return Plan(target, size)
+
+
+_UNDEFLATED_NATIVE: Final = frozenset(
+    {ns.TS_EXPLICIT_VR_LE, ns.TS_IMPLICIT_VR_LE, ns.TS_EXPLICIT_VR_BE}
+)
+
+
+def _target(ds: Dataset, stored: str, requested: Sequence[str]) -> str:
     target = choose_transfer_syntax(stored, requested, ds)
     if target is None:
         raise TransferSyntaxUnavailable(
             f"{_describe(ds)} is stored in {stored} and cannot be provided in any of the "
             f"requested transfer syntaxes: {', '.join(requested)}"
         )
-    size = len(data)
-    pixel = PixelDescription.of(ds)
-    if target != stored and pixel is not None and "PixelData" in ds:
-        if UID(stored).is_compressed:
-            _check_frames(ds, stored, pixel)
-        native = -(-pixel.frame_bits * pixel.number_of_frames // 8)
-        size += max(0, native - len(ds.PixelData))
-    return Plan(target, size)
+    return target
+
+
+def _plan_native(header: Dataset, requested: Sequence[str], start: int, end: int) -> Plan:
+    """:func:`preflight` of a native object read up to its Pixel Data, at ``start`` of ``end``.
+
+    The checks of :func:`_parse` on the element's length: an element header (PS3.5 §7.1.2) of
+    8 bytes in Implicit VR, 12 for OB/OW in Explicit VR, then at least the described bytes.
+    """
+    stored = _stored_syntax(header)
+    target = _target(header, stored, requested)
+    pixel = PixelDescription.of(header)
+    if pixel is not None and target != stored:
+        element_header = 8 if stored == ns.TS_IMPLICIT_VR_LE else 12
+        if end - start < element_header:
+            raise ProcessingFailure(
+                f"{_describe(header)}: the stored object ends before its Pixel Data"
+            )
+        _check_native_length(header, pixel, end - start - element_header)
+    return Plan(target, end)
 
 
 def transcode_iter(
@@ -379,14 +417,35 @@ def _parse(data: bytes) -> FileDataset:
     if pixel is not None and not has_pixels:
         raise ProcessingFailure(f"{_describe(ds)}: the stored object ends before its Pixel Data")
     if pixel is not None and "PixelData" in ds and not UID(_stored_syntax(ds)).is_compressed:
-        expected = -(-pixel.frame_bits * pixel.number_of_frames // 8)  # ceil: 1-bit data
-        if pixel.photometric_interpretation == "YBR_FULL_422":
-            expected = expected * 2 // 3  # two chroma samples per two pixels (PS3.3 C.7.6.3.1.2)
-        if len(ds.PixelData) < expected:
-            raise ProcessingFailure(
-                f"{_describe(ds)}: the stored Pixel Data has {len(ds.PixelData)} of the "
-                f"{expected} bytes its Image Pixel Module describes (truncated file)"
-            )
+        _check_native_length(ds, pixel, len(ds.PixelData))
+    return ds
+
+
+def _native_length(pixel: PixelDescription) -> int:
+    """Bytes of native Pixel Data the Image Pixel Module describes."""
+    expected = -(-pixel.frame_bits * pixel.number_of_frames // 8)  # ceil: 1-bit data
+    if pixel.photometric_interpretation == "YBR_FULL_422":
+        expected = expected * 2 // 3  # two chroma samples per two pixels (PS3.3 C.7.6.3.1.2)
+    return expected
+
+
+def _check_native_length(ds: Dataset, pixel: PixelDescription, length: int) -> None:
+    expected = _native_length(pixel)
+    if length < expected:
+        raise ProcessingFailure(
+            f"{_describe(ds)}: the stored Pixel Data has {length} of the "
+            f"{expected} bytes its Image Pixel Module describes (truncated file)"
+        )
+
+
+def _read_header(fh: BinaryIO) -> FileDataset:
+    """The stored object up to its Pixel Data; the file is left positioned at that element."""
+    try:
+        ds = dcmread(fh, stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as exc:
+        raise ProcessingFailure(f"the stored object cannot be parsed as DICOM: {exc}") from exc
+    if "TransferSyntaxUID" not in ds.file_meta or "SOPInstanceUID" not in ds:
+        raise ProcessingFailure("the stored object is not a complete DICOM Part 10 file")
     return ds
 
 

@@ -28,11 +28,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.errors import ProcessingFailure, XdsiError
 from xdsi.imaging.pipeline import TranscodeStream, preflight_many, shared_pool
+from xdsi.imaging.transcode import Plan
 from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
 
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
 REMEMBERED_FAILURES = 4096
+REMEMBERED_PLANS = 16384
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -64,27 +69,35 @@ class Product:
     transfer_syntax_uid: str
 
 
-class _FailureMemory:
-    """(file hash, target syntax) pairs whose transcoding failed after an envelope was sent."""
+class _Memory(Generic[K, V]):
+    """A small thread-safe LRU mapping (process-wide memories of this module)."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, key: tuple[str, str], reason: str) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
-            self._seen[key] = reason
-            self._seen.move_to_end(key)
-            while len(self._seen) > self._capacity:
-                self._seen.popitem(last=False)
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
 
-    def recall(self, key: tuple[str, str]) -> str | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
-            return self._seen.get(key)
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
 
-_LATE_FAILURES = _FailureMemory(REMEMBERED_FAILURES)
+_LATE_FAILURES: _Memory[tuple[str, str], str] = _Memory(REMEMBERED_FAILURES)
+"""(file SHA-256, target syntax) → why transcoding failed after an envelope had been sent."""
+_PLANS: _Memory[tuple[str, tuple[str, ...]], Plan] = _Memory(REMEMBERED_PLANS)
+"""(file SHA-256, requested syntaxes) → the preflight's plan: a repeated request (a consumer
+fetching a study again, another consumer with the same list) skips the preflight.  Stored
+files never change under their hash, so a plan never goes stale."""
 
 
 def plan(
@@ -98,14 +111,25 @@ def plan(
             answers[index] = Planned(record, record.transfer_syntax_uid, record.size)
         else:
             to_check.append(index)
+    listed = tuple(requested)
+    results: dict[int, Plan | XdsiError] = {}
+    unknown: list[int] = []
+    for index in to_check:
+        cached = _PLANS.get((records[index].sha256, listed))
+        if cached is None:
+            unknown.append(index)
+        else:
+            results[index] = cached
     pool = shared_pool(settings.transcode_workers)
-    plans = preflight_many(pool, [records[i].path for i in to_check], requested)
-    for index, result in zip(to_check, plans, strict=True):
-        record = records[index]
+    checked = preflight_many(pool, [records[i].path for i in unknown], listed)
+    results.update(zip(unknown, checked, strict=True))
+    for index in to_check:
+        record, result = records[index], results[index]
         if isinstance(result, XdsiError):
             answers[index] = result
             continue
-        reason = _LATE_FAILURES.recall((record.sha256, result.target))
+        _PLANS.put((record.sha256, listed), result)
+        reason = _LATE_FAILURES.get((record.sha256, result.target))
         if reason is not None:
             answers[index] = ProcessingFailure(reason)
             continue
@@ -170,7 +194,7 @@ class _Streamed:
                 exc.context,
             )
             reason = f"{exc.context} (found while streaming an earlier response)"
-            _LATE_FAILURES.remember((record.sha256, self.item.transfer_syntax_uid), reason)
+            _LATE_FAILURES.put((record.sha256, self.item.transfer_syntax_uid), reason)
             raise
 
 
