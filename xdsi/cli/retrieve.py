@@ -21,11 +21,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.model import DocumentRequest, RegistryError, Severity, Status
 from xdsi.uids import is_valid_uid
+
+if TYPE_CHECKING:
+    from xdsi.client.result import SavedDocument
 
 NAME = "retrieve"
 HELP = "retrieve DICOM instances from an Imaging Document Source by RAD-69 (SOAP 1.2, MTOM)"
@@ -91,8 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="UID",
-        help="acceptable transfer syntax; repeat for several (default: every stored syntax "
-        "but JPIP, so objects come back unchanged)",
+        help="acceptable transfer syntax, in order of preference; repeat for several. The "
+        "source picks by xdsi's rule (the stored syntax if listed, else the first listed one it "
+        "can produce without loss, a listed lossy one only if no lossless one is listed); a "
+        "document received in an unlisted syntax is converted here by the same rule "
+        "(default: every stored syntax but JPIP, so objects come back unchanged)",
     )
     parser.add_argument(
         "--mtom", action="store_true", help="send the request as MTOM/XOP (multipart/related)"
@@ -224,7 +231,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from xdsi.client.requester import Requester, request_for
-    from xdsi.client.result import SavedDocument
     from xdsi.errors import ClientError
 
     def fail(message: str) -> int:
@@ -270,6 +276,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         bar.close()
     elapsed = max(time.monotonic() - started, 1e-9)
+    refused = _conform(result.documents, args.ts) if args.ts else []
 
     total = result.total_bytes
     print(
@@ -277,7 +284,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"{elapsed:.2f} s ({total / elapsed / 1e6:.1f} MB/s), status {result.status.name} "
         f"-> {args.out}"
     )
-    return report(result.errors, result.status, result.action, ns.ACTION_RAD69_RESPONSE)
+    code = report(result.errors, result.status, result.action, ns.ACTION_RAD69_RESPONSE)
+    for line in refused:
+        print(f"  error {line}")
+    return 2 if refused and code == 0 else code
 
 
 def report(
@@ -291,3 +301,27 @@ def report(
     if action and action != expected_action:
         print(f"  note: unexpected response wsa:Action {action}", file=sys.stderr)
     return {Status.SUCCESS: 0, Status.PARTIAL_SUCCESS: 2, Status.FAILURE: 1}[status]
+
+
+def _conform(documents: Sequence[SavedDocument], accepted: Sequence[str]) -> list[str]:
+    """Apply the transfer-syntax rule to the received DICOM files (:mod:`xdsi.client.conform`);
+    the lines to report for the files left in an unlisted syntax."""
+    from xdsi.client.conform import conform
+
+    refused: list[str] = []
+    for saved in documents:
+        if saved.mime_type != ns.MEDIA_DICOM:
+            continue
+        done = conform(saved.path, accepted)
+        if done.converted:
+            print(
+                f"  note: {saved.path.name} arrived in {done.received}, which was not listed; "
+                f"converted to {done.written}",
+                file=sys.stderr,
+            )
+        elif done.written is None:
+            refused.append(
+                f"[{saved.document_unique_id}]: arrived in {done.received or 'an unreadable form'}"
+                f", which was not listed, and was kept as received: {done.reason}"
+            )
+    return refused
