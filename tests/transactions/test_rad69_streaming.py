@@ -74,15 +74,21 @@ def corrupt(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+@pytest.mark.parametrize("workers", [2, 0], ids=["worker-processes", "request-thread"])
 def test_corrupt_compressed_data_is_that_documents_error_the_others_are_served(
-    tmp_path: Path, free_port_factory: Callable[[], int], corrupt: dict[str, Path]
+    workers: int,
+    tmp_path: Path,
+    free_port_factory: Callable[[], int],
+    corrupt: dict[str, Path],
 ) -> None:
     good = [CT, JPEG_LS, MR]
     bad = list(corrupt.values())
     order = [CT, bad[0], JPEG_LS, bad[1], bad[2], MR]
     # RLE is none of the stored syntaxes: every document is transcoded (a stored syntax that is
     # listed is sent as stored, corrupt or not).
-    with live_server(tmp_path / "data", free_port_factory(), good + bad) as server:
+    with live_server(
+        tmp_path / "data", free_port_factory(), good + bad, transcode_workers=workers
+    ) as server:
         request = request_for([_document(server, p) for p in order], [ns.TS_RLE])
         result = Requester(server.endpoint).retrieve(request, tmp_path / "out")
     assert result.status is Status.PARTIAL_SUCCESS
