@@ -12,8 +12,6 @@ produced, the file is kept as received and the caller reports it.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from xdsi.errors import XdsiError
+from xdsi.fsutil import replace_atomically
 from xdsi.imaging.transcode import choose_transfer_syntax, transcode
 
 
@@ -64,14 +63,7 @@ def conform(path: Path, accepted: Sequence[str]) -> Conformed:
         data = transcode(path, target)
     except XdsiError as exc:
         return Conformed(received, None, exc.context)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".conform-", suffix=".dcm")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, data, prefix=".conform-", suffix=".dcm")
     return Conformed(received, target)
 
 

@@ -23,12 +23,12 @@ import collections
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
+from xdsi.fsutil import replace_atomically
 from xdsi.store.base import InstanceRecord
 
 __all__ = ["FORMAT_VERSION", "MEMORY_BYTES", "NativeCache", "Produce"]
@@ -148,15 +148,7 @@ class NativeCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(text)
-                os.replace(temp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            replace_atomically(path, text)
         except OSError as exc:  # a full or read-only disk costs speed, never an answer
             log.warning("metadata cache: cannot write %s: %s", path, exc)
             return
