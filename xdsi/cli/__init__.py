@@ -25,19 +25,29 @@ from types import ModuleType
 from xdsi import __version__
 from xdsi.config import load_settings
 
-# Subcommand modules, in the order ``xdsi --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "serve",
-    "importer",
-    "check",
-    "scp",
-    "retrieve",
-    "dump",
-)
+# Subcommand word -> module, in the order ``xdsi --help`` lists them.
+COMMANDS: dict[str, str] = {
+    "serve": "serve",
+    "import": "importer",
+    "check": "check",
+    "scp": "scp",
+    "retrieve": "retrieve",
+    "dump": "dump",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
 
-def _load_commands() -> list[ModuleType]:
-    return [importlib.import_module(f"xdsi.cli.{name}") for name in COMMAND_MODULES]
+def _load_commands(argv: Sequence[str] | None = None) -> list[ModuleType]:
+    """The subcommand modules the command line can need.
+
+    Only those whose word appears in ``argv`` are imported (all of them when none does, e.g. for
+    ``xdsi --help``): some import pydicom, numpy or tqdm at module level, which a long-running
+    ``xdsi serve`` would otherwise carry for nothing (about 55 MB resident; docs/performance.md).
+    A word that is really an option's value only makes the set larger, never wrong.
+    """
+    words = set(sys.argv[1:] if argv is None else argv)
+    names = [module for word, module in COMMANDS.items() if word in words] or COMMAND_MODULES
+    return [importlib.import_module(f"xdsi.cli.{name}") for name in names]
 
 
 def build_parser(commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
@@ -59,7 +69,7 @@ def build_parser(commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = _load_commands()
+    commands = _load_commands(argv)
     args = build_parser(commands).parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),

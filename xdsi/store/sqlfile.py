@@ -37,7 +37,6 @@ from xdsi.config import DuplicatePolicy
 from xdsi.errors import StoreError
 from xdsi.store import files
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
-from xdsi.store.header import part10_bytes, read_header
 from xdsi.store.schema import SCHEMA_VERSION, Base, Instance, SchemaInfo
 
 log = logging.getLogger(__name__)
@@ -277,6 +276,10 @@ class SqlFileStore:
         :meth:`commit_staged` or :meth:`discard_staged`.  Raises what :meth:`put` raises for
         refused input, with nothing left behind.
         """
+        # Imported here, not at module level: the header reader needs pydicom (with numpy and its
+        # pixel plugins, about 55 MB resident), which a server that only reads the store never uses.
+        from xdsi.store.header import part10_bytes, read_header
+
         temp = files.receive(source, self.tmp_dir)
         try:
             header, raw_dataset = read_header(temp.path, temp.size)

@@ -1,0 +1,50 @@
+"""What ``xdsi serve`` loads and how it sets up waitress (docs/performance.md, RAD-69 memory).
+
+The memory figures themselves are measured by ``python -m tests.benchmarks.bench_soap``; these
+tests pin the causes, which are deterministic: the serving path imports neither pydicom nor
+numpy (about 55 MB resident with pydicom's pixel plugins) unless a document must be transcoded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+from xdsi.cli import COMMANDS, _load_commands
+
+HEAVY = ("pydicom", "numpy", "PIL", "gdcm", "tqdm", "pynetdicom")
+
+PROBE = """
+import json, sys
+from xdsi.cli import _load_commands, build_parser
+commands = _load_commands(["--data-dir", "d", "serve", "--port", "0"])
+build_parser(commands)
+import xdsi.soap, xdsi.soap.server, xdsi.store, xdsi.transactions.rad69
+print(json.dumps({"commands": [m.NAME for m in commands], "modules": sorted(sys.modules)}))
+"""
+
+
+def test_the_serving_path_does_not_import_pydicom_or_numpy() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(done.stdout)
+    assert loaded["commands"] == ["serve"]
+    tops = {name.split(".")[0] for name in loaded["modules"]}
+    assert not tops & set(HEAVY), sorted(tops & set(HEAVY))
+
+
+def test_every_command_word_names_its_module() -> None:
+    for word, module in COMMANDS.items():
+        loaded = importlib.import_module(f"xdsi.cli.{module}")
+        assert word == loaded.NAME
+
+
+def test_all_commands_are_loaded_when_no_command_word_is_given() -> None:
+    assert [m.NAME for m in _load_commands(["--help"])] == list(COMMANDS)
+    assert [m.NAME for m in _load_commands(["--data-dir", "import", "serve"])] == [
+        "serve",
+        "import",
+    ]
