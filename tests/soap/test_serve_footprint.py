@@ -2,17 +2,23 @@
 
 The memory figures themselves are measured by ``python -m tests.benchmarks.bench_soap``; these
 tests pin the causes, which are deterministic: the serving path imports neither pydicom nor
-numpy (about 55 MB resident with pydicom's pixel plugins) unless a document must be transcoded.
+numpy (about 55 MB resident with pydicom's pixel plugins) unless a document must be transcoded,
+and the server is created with a bounded output buffer and, on glibc, one malloc arena.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import platform
 import subprocess
 import sys
 
+import pytest
+
 from xdsi.cli import COMMANDS, _load_commands
+from xdsi.config import load_settings
+from xdsi.soap import server
 
 HEAVY = ("pydicom", "numpy", "PIL", "gdcm", "tqdm", "pynetdicom")
 
@@ -48,3 +54,18 @@ def test_all_commands_are_loaded_when_no_command_word_is_given() -> None:
         "serve",
         "import",
     ]
+
+
+def test_the_waitress_output_buffer_is_bounded() -> None:
+    settings = load_settings(None)
+    srv = server.create_server(lambda environ, start: [], settings, host="127.0.0.1", port=0)
+    try:
+        assert srv.adj.outbuf_high_watermark == server.OUTBUF_HIGH_WATERMARK
+        assert server.OUTBUF_HIGH_WATERMARK < 16 << 20  # below waitress's own default
+    finally:
+        srv.close()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_malloc_arenas_can_be_limited_on_glibc() -> None:
+    assert server.limit_malloc_arenas() is True
