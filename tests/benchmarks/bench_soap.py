@@ -1,93 +1,246 @@
-"""RAD-69 endpoint benchmark (not collected by pytest): ``python -m tests.benchmarks.bench_soap``.
+"""RAD-69 side by side with its ceiling and a peer (not collected by pytest):
+``python -m tests.benchmarks.bench_soap``.
 
 Generates a CT study (:func:`tests.benchmarks.studygen.generate_ct_study`, 400 instances of
-512x512, about 210 MB), imports it into a fresh store, starts ``xdsi serve`` on a free loopback
-port in a child process, and measures over a real socket:
+512x512, about 210 MB, 2 series), imports it into a fresh store and starts, each as a child
+process on a free loopback port:
 
-* one RAD-69 request for the whole study, MTOM streamed back (``requests`` with ``stream=True``,
-  parts read and discarded): MB/s;
-* sequential one-document requests: requests/s;
-* the server's peak resident memory (``os.wait4`` of the child), which must not grow with the
-  study size because the MTOM writer streams each document from its file.
+(a) ``xdsi serve``: RAD-69, stored syntax requested, MTOM streamed back;
+(b) the bare WSGI app of :mod:`tests.benchmarks.bare_stream` under the same waitress set-up,
+    streaming the same files as one ``multipart/related`` body (the ceiling);
+(c) Orthanc (Debian ``orthanc`` + ``orthanc-dicomweb``) with the study uploaded: WADO-RS study
+    retrieve, ``Accept: multipart/related; type="application/dicom"; transfer-syntax=*``
+    (skipped with a note when either package is missing, or with ``--no-orthanc``).
 
-Figures are reported, never asserted.
+Measured over real sockets, the targets taking turns in every round so that other load on the
+machine hits them alike:
+
+* the whole study in one request: MB/s and time to first byte (median of ``--rounds``);
+* one-instance requests with 1 and 8 concurrent clients (each its own keep-alive connection):
+  requests/s, p50 and p99 latency;
+* each server's peak resident memory (``VmHWM`` of ``/proc/<pid>/status``), after the
+  whole-study rounds and at the end;
+* then a study ``--scale`` times larger (1,600 instances, about 840 MB) on fresh (a) and (b)
+  servers: throughput and peak memory, which must not grow with the study.
+
+Figures are reported (as Markdown tables for docs/performance.md), never asserted.  The client
+runs on the same machine, so on a 2-core host it competes with the server for the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 import requests
 
-from tests.benchmarks.studygen import generate_ct_study
-from tests.soap.support import Doc, envelope, request_element
+from tests.benchmarks.harness import (
+    ServerProcess,
+    Streamed,
+    Study,
+    concurrent,
+    median,
+    memory_mb,
+    prepare_study,
+    stream,
+    xdsi_command,
+)
+from tests.soap.support import envelope, request_element
 from xdsi import ns
 
-HEADERS = {"Content-Type": "application/soap+xml; charset=utf-8"}
+SOAP_HEADERS = {"Content-Type": f"{ns.MEDIA_SOAP12}; charset=utf-8"}
+WADO_ACCEPT = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+
+
+@dataclass
+class Target:
+    """One server under test: how to fetch the whole study and how to fetch one instance."""
+
+    name: str
+    pid: int
+    whole: Callable[[requests.Session], Streamed]
+    single: Callable[[requests.Session, int], None]
+
+
+def xdsi_target(server: ServerProcess, study: Study) -> Target:
+    whole_body = envelope(request_element(study.docs, [study.syntax]))
+    singles = [envelope(request_element([doc], [study.syntax])) for doc in study.docs]
+
+    def whole(session: requests.Session) -> Streamed:
+        return stream(session, "POST", server.url, data=whole_body, headers=SOAP_HEADERS)
+
+    def single(session: requests.Session, i: int) -> None:
+        reply = session.post(
+            server.url, data=singles[i % len(singles)], headers=SOAP_HEADERS, timeout=60
+        )
+        if reply.status_code != 200 or ns.STATUS_SUCCESS.encode() not in reply.content:
+            raise RuntimeError(f"xdsi one-document request failed: HTTP {reply.status_code}")
+
+    return Target("xdsi RAD-69", server.pid, whole, single)
+
+
+def bare_target(server: ServerProcess, study: Study) -> Target:
+    def whole(session: requests.Session) -> Streamed:
+        return stream(session, "GET", server.url)
+
+    def single(session: requests.Session, i: int) -> None:
+        reply = session.get(server.url, params={"instance": i % len(study.docs)}, timeout=60)
+        if reply.status_code != 200:
+            raise RuntimeError(f"bare one-file request failed: HTTP {reply.status_code}")
+
+    return Target("bare WSGI stream", server.pid, whole, single)
+
+
+def orthanc_target(url: str, pid: int, study: Study) -> Target:
+    study_uid = study.docs[0].study
+    paths = [
+        f"{url}/dicom-web/studies/{d.study}/series/{d.series}/instances/{d.sop}" for d in study.docs
+    ]
+
+    def whole(session: requests.Session) -> Streamed:
+        return stream(session, "GET", f"{url}/dicom-web/studies/{study_uid}", headers=WADO_ACCEPT)
+
+    def single(session: requests.Session, i: int) -> None:
+        reply = session.get(paths[i % len(paths)], headers=WADO_ACCEPT, timeout=60)
+        if reply.status_code != 200:
+            raise RuntimeError(f"Orthanc WADO-RS instance failed: HTTP {reply.status_code}")
+
+    return Target("Orthanc WADO-RS", pid, whole, single)
+
+
+def orthanc_available() -> str | None:
+    """Why Orthanc cannot be benchmarked here, or None if it can."""
+    from tests.peers.orthanc import DICOMWEB_PLUGIN
+
+    if not (shutil.which("Orthanc") or shutil.which("Orthanc", path="/usr/sbin")):
+        return "Orthanc is not installed (apt-get install orthanc orthanc-dicomweb)"
+    if not Path(DICOMWEB_PLUGIN).exists():
+        return "Orthanc's DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)"
+    return None
+
+
+def start_orthanc(stack: ExitStack, workdir: Path, study: Study) -> Target:
+    from tests.peers.orthanc import DICOMWEB_PLUGIN, running_orthanc
+
+    orthanc = stack.enter_context(running_orthanc(workdir, plugins=[DICOMWEB_PLUGIN]))
+    for path in study.files:
+        orthanc.upload(path)
+    return orthanc_target(orthanc.url, orthanc.process.pid, study)
+
+
+def whole_study_rounds(
+    targets: list[Target], study: Study, rounds: int
+) -> dict[str, list[Streamed]]:
+    """One warm-up, then ``rounds`` rounds in which every target fetches the whole study once,
+    in an order that rotates from round to round."""
+    results: dict[str, list[Streamed]] = {t.name: [] for t in targets}
+    with requests.Session() as session:
+        for target in targets:
+            target.whole(session)
+        for r in range(rounds):
+            for target in targets[r % len(targets) :] + targets[: r % len(targets)]:
+                result = target.whole(session)
+                if result.received < study.total_bytes:
+                    raise RuntimeError(f"{target.name}: short response ({result.received} B)")
+                results[target.name].append(result)
+    return results
+
+
+def print_whole(title: str, study: Study, results: dict[str, list[Streamed]]) -> None:
+    print(f"\n{title}: {len(study.docs)} instances, {study.total_bytes / 1e6:.0f} MB of files")
+    print("| server | MB/s (median) | MB/s (all rounds) | time to first byte |")
+    print("|---|---|---|---|")
+    for name, runs in results.items():
+        rates = ", ".join(f"{r.mb_per_s:.0f}" for r in runs)
+        ttfb = median([r.first_byte for r in runs]) * 1e3
+        print(f"| {name} | {median([r.mb_per_s for r in runs]):.0f} | {rates} | {ttfb:.0f} ms |")
+    rates = {name: median([r.mb_per_s for r in runs]) for name, runs in results.items()}
+    ours = rates.get("xdsi RAD-69")
+    for other in ("bare WSGI stream", "Orthanc WADO-RS"):
+        if ours and other in rates:
+            print(f"xdsi / {other}: {ours / rates[other]:.2f}x")
+
+
+def single_rounds(targets: list[Target], requests_total: int) -> None:
+    print("\nOne-instance requests")
+    print("| server | clients | requests/s | p50 | p99 |")
+    print("|---|---|---|---|---|")
+    for clients in (1, 8):
+        loads = {}
+        # Rotate the order for the 8-client run as well, so neither run always goes first.
+        order = targets if clients == 1 else targets[1:] + targets[:1]
+        for target in order:
+            loads[target.name] = concurrent(target.single, clients, requests_total // clients)
+        for target in targets:
+            load = loads[target.name]
+            print(
+                f"| {target.name} | {clients} | {load.per_second:.0f} | "
+                f"{load.percentile(50) * 1e3:.1f} ms | {load.percentile(99) * 1e3:.1f} ms |"
+            )
+
+
+def print_memory(title: str, targets: list[Target], idle: dict[str, float]) -> None:
+    print(f"\n{title}")
+    print("| server | RSS idle | peak RSS (VmHWM) |")
+    print("|---|---|---|")
+    for target in targets:
+        peak = memory_mb(target.pid)["VmHWM"]
+        print(f"| {target.name} | {idle[target.name]:.0f} MB | {peak:.0f} MB |")
+
+
+def run_study(
+    workdir: Path, instances: int, rounds: int, singles: int, with_orthanc: bool
+) -> None:
+    study = prepare_study(workdir, instances)
+    with ExitStack() as stack:
+        xdsi = ServerProcess(
+            "xdsi", [*xdsi_command(study.data_dir), "serve", "--port", "0", "--host", "127.0.0.1"]
+        )
+        stack.callback(xdsi.stop)
+        bare = ServerProcess(
+            "bare",
+            [sys.executable, "-m", "tests.benchmarks.bare_stream", str(workdir / "study")],
+        )
+        stack.callback(bare.stop)
+        targets = [xdsi_target(xdsi, study), bare_target(bare, study)]
+        if with_orthanc:
+            targets.append(start_orthanc(stack, workdir / "orthanc", study))
+        idle = {t.name: memory_mb(t.pid)["VmRSS"] for t in targets}
+        results = whole_study_rounds(targets, study, rounds)
+        print_whole("Whole study in one request", study, results)
+        print_memory("Memory after the whole-study rounds", targets, idle)
+        if singles:
+            single_rounds(targets, singles)
+            print_memory("Memory at the end", targets, idle)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=400)
-    parser.add_argument("--single", type=int, default=200, help="one-document requests")
+    parser.add_argument("--rounds", type=int, default=3, help="whole-study rounds")
+    parser.add_argument(
+        "--single", type=int, default=200, help="one-instance requests per client count"
+    )
+    parser.add_argument(
+        "--scale", type=int, default=4, help="size factor of the second study (0: skip it)"
+    )
+    parser.add_argument("--no-orthanc", action="store_true", help="leave Orthanc out")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "study"
-        files = generate_ct_study(source, n=args.instances)
-        docs = []
-        for path in files:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            docs.append(Doc(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
-        syntax = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
-        total = sum(p.stat().st_size for p in files)
-        data_dir = Path(tmp) / "store"
-        base = [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir)]
-        subprocess.run([*base, "import", str(source)], check=True, capture_output=True)
-        server = subprocess.Popen(
-            [*base, "serve", "--port", "0", "--host", "127.0.0.1"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            url = server.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
-            whole = envelope(request_element(docs, [syntax]))
-            start = time.perf_counter()
-            received = 0
-            with requests.post(url, data=whole, headers=HEADERS, stream=True, timeout=600) as r:
-                assert r.status_code == 200, r.status_code
-                for chunk in r.iter_content(1 << 20):
-                    received += len(chunk)
-            elapsed = time.perf_counter() - start
-            print(
-                f"whole study: {len(docs)} documents, {total / 1e6:.1f} MB of files, "
-                f"{received / 1e6:.1f} MB received in {elapsed:.2f} s "
-                f"({received / 1e6 / elapsed:.0f} MB/s)"
-            )
-            session = requests.Session()
-            start = time.perf_counter()
-            for i in range(args.single):
-                one = envelope(request_element([docs[i % len(docs)]], [syntax]))
-                reply = session.post(url, data=one, headers=HEADERS, timeout=60)
-                assert reply.status_code == 200 and ns.STATUS_SUCCESS.encode() in reply.content
-            elapsed = time.perf_counter() - start
-            print(
-                f"single-document requests: {args.single} in {elapsed:.2f} s "
-                f"({args.single / elapsed:.0f} requests/s, "
-                f"{elapsed / args.single * 1e3:.1f} ms each)"
-            )
-        finally:
-            server.send_signal(signal.SIGINT)
-            _, _, usage = os.wait4(server.pid, 0)
-            print(f"server peak RSS: {usage.ru_maxrss / 1024:.0f} MB")
+    why_not = "--no-orthanc" if args.no_orthanc else orthanc_available()
+    if why_not:
+        print(f"Orthanc left out: {why_not}")
+    with tempfile.TemporaryDirectory(prefix="xdsi-bench-") as tmp:
+        run_study(Path(tmp) / "base", args.instances, args.rounds, args.single, not why_not)
+        shutil.rmtree(Path(tmp) / "base")
+        if args.scale > 1:
+            print(f"\n## {args.scale}x larger study (xdsi and the bare stream only)")
+            run_study(Path(tmp) / "scaled", args.instances * args.scale, args.rounds, 0, False)
     return 0
 
 

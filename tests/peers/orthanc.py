@@ -21,7 +21,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,8 @@ from tests.conftest import need_peer
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 HOST = "127.0.0.1"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+"""Orthanc's DICOMweb plugin (Debian ``orthanc-dicomweb``): WADO-RS under ``/dicom-web/``."""
 
 Modality = tuple[str, str, int]
 """``(AE title, host, port)`` of a DICOM peer Orthanc may send to (``DicomModalities``)."""
@@ -110,13 +112,16 @@ def write_config(
     http_port: int,
     dicom_port: int,
     modalities: Mapping[str, Modality],
+    plugins: Sequence[str] = (),
 ) -> Path:
-    """A minimal Orthanc configuration for tests; storage and index live under ``workdir``."""
+    """A minimal Orthanc configuration for tests; storage and index live under ``workdir``.
+
+    ``plugins``: shared libraries to load (e.g. :data:`DICOMWEB_PLUGIN` for WADO-RS)."""
     config = {
         "Name": f"xdsi-test-{aet}",
         "StorageDirectory": str(workdir / "storage"),
         "IndexDirectory": str(workdir / "index"),
-        "Plugins": [],
+        "Plugins": list(plugins),
         "HttpPort": http_port,
         "DicomPort": dicom_port,
         "DicomAet": aet,
@@ -142,13 +147,14 @@ def running_orthanc(
     aet: str = "ORTHANC",
     http_port: int | None = None,
     dicom_port: int | None = None,
+    plugins: Sequence[str] = (),
 ) -> Iterator[Orthanc]:
     """Start Orthanc with a temporary configuration, yield it once ``/system`` answers, stop it."""
     program = orthanc_program()
     workdir.mkdir(parents=True, exist_ok=True)
     http_port = http_port or _free_port()
     dicom_port = dicom_port or _free_port()
-    config = write_config(workdir, aet, http_port, dicom_port, modalities or {})
+    config = write_config(workdir, aet, http_port, dicom_port, modalities or {}, plugins)
     with (workdir / "orthanc.log").open("wb") as log:
         process = subprocess.Popen(
             [program, str(config)], stdout=log, stderr=subprocess.STDOUT, cwd=workdir

@@ -1,0 +1,221 @@
+"""Reusable pieces of the HTTP benchmarks (not collected by pytest).
+
+* :func:`prepare_study`: a generated CT study (:mod:`tests.benchmarks.studygen`) imported into a
+  fresh store with ``xdsi import``;
+* :class:`ServerProcess`: a server started as a child process on a loopback port, its memory read
+  from ``/proc/<pid>/status`` (``VmHWM`` = peak resident set) and stopped by its PID;
+* :func:`stream`: one request whose body is read and discarded as it arrives (bytes, time to
+  first byte, total time);
+* :func:`concurrent`: ``clients`` threads each sending requests with its own connection;
+  latencies, requests/s and percentiles.
+
+Figures are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+import requests
+
+from tests.benchmarks.studygen import generate_ct_study
+from tests.soap.support import Doc
+
+REPO = Path(__file__).resolve().parents[2]
+STOP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Study:
+    """A generated study, its instances' identifiers and the store it was imported into."""
+
+    files: list[Path]
+    docs: list[Doc]
+    syntax: str
+    data_dir: Path
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
+
+
+def xdsi_command(data_dir: Path) -> list[str]:
+    """``python -m xdsi --data-dir DIR`` of this checkout."""
+    return [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir)]
+
+
+def child_env() -> dict[str, str]:
+    """The environment for child processes: this checkout first on ``PYTHONPATH``."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
+
+
+def prepare_study(workdir: Path, instances: int, series: int = 2) -> Study:
+    """Generate ``instances`` CT slices below ``workdir/study`` and import them into a fresh
+    store in ``workdir/store``."""
+    files = generate_ct_study(workdir / "study", n=instances, series=series)
+    docs = []
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        docs.append(Doc(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
+    syntax = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    data_dir = workdir / "store"
+    subprocess.run(
+        [*xdsi_command(data_dir), "import", str(workdir / "study")],
+        check=True,
+        capture_output=True,
+        env=child_env(),
+    )
+    return Study(files, docs, syntax, data_dir)
+
+
+class ServerProcess:
+    """A child process that prints ``... at <url> ...`` on its first line once it serves."""
+
+    def __init__(self, name: str, command: Sequence[str]) -> None:
+        self.name = name
+        self.process = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, text=True, env=child_env()
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if " at " not in line:
+            self.stop()
+            raise RuntimeError(f"{name} did not start: {line!r}")
+        self.url = line.split(" at ", 1)[1].split()[0]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        """SIGINT (waitress shuts down cleanly), SIGKILL if it does not exit in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """``VmRSS`` (now) and ``VmHWM`` (peak resident set) of a live process, in MB (10^6)."""
+    values: dict[str, float] = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024 / 1e6
+    return values
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """One response read to its end."""
+
+    received: int
+    first_byte: float
+    seconds: float
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.received / 1e6 / self.seconds
+
+
+def stream(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    chunk: int = 1 << 20,
+) -> Streamed:
+    """Send one request and read the body as it arrives, discarding it."""
+    start = time.perf_counter()
+    first: float | None = None
+    received = 0
+    with session.request(
+        method, url, data=data, headers=headers, stream=True, timeout=600
+    ) as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"{method} {url}: HTTP {response.status_code}")
+        for piece in response.raw.stream(chunk, decode_content=False):
+            if first is None:
+                first = time.perf_counter() - start
+            received += len(piece)
+    elapsed = time.perf_counter() - start
+    return Streamed(received, first if first is not None else elapsed, elapsed)
+
+
+@dataclass
+class Load:
+    """Latencies of the requests of one :func:`concurrent` run."""
+
+    clients: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def concurrent(
+    send: Callable[[requests.Session, int], None], clients: int, requests_per_client: int
+) -> Load:
+    """``clients`` threads, each with its own keep-alive connection, each calling
+    ``send(session, i)`` ``requests_per_client`` times; one warm-up request each first."""
+    load = Load(clients, 0.0)
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
+
+    def client(k: int) -> None:
+        mine: list[float] = []
+        with requests.Session() as session:
+            try:
+                send(session, k)
+                barrier.wait()
+                for i in range(requests_per_client):
+                    start = time.perf_counter()
+                    send(session, k * requests_per_client + i)
+                    mine.append(time.perf_counter() - start)
+            except BaseException as exc:
+                errors.append(exc)
+                barrier.abort()
+        with lock:
+            load.latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a warm-up failed: raised below
+        barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    load.seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return load
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
