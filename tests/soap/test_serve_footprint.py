@@ -67,5 +67,5 @@ def test_the_waitress_output_buffer_is_bounded() -> None:
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_malloc_arenas_can_be_limited_on_glibc() -> None:
-    assert server.limit_malloc_arenas() is True
+def test_malloc_is_tuned_on_glibc() -> None:
+    assert server.tune_malloc() is True
