@@ -154,12 +154,16 @@ def whole_study_rounds(
 
 def print_whole(title: str, study: Study, results: dict[str, list[Streamed]]) -> None:
     print(f"\n{title}: {len(study.docs)} instances, {study.total_bytes / 1e6:.0f} MB of files")
-    print("| server | MB/s (median) | MB/s (all rounds) | time to first byte |")
-    print("|---|---|---|---|")
+    print("| server | MB/s (median) | MB/s (all rounds) | time to first byte | MB/s after it |")
+    print("|---|---|---|---|---|")
     for name, runs in results.items():
         rates = ", ".join(f"{r.mb_per_s:.0f}" for r in runs)
         ttfb = median([r.first_byte for r in runs]) * 1e3
-        print(f"| {name} | {median([r.mb_per_s for r in runs]):.0f} | {rates} | {ttfb:.0f} ms |")
+        after = median([r.streaming_mb_per_s for r in runs])
+        print(
+            f"| {name} | {median([r.mb_per_s for r in runs]):.0f} | {rates} | {ttfb:.0f} ms "
+            f"| {after:.0f} |"
+        )
     rates = {name: median([r.mb_per_s for r in runs]) for name, runs in results.items()}
     ours = rates.get("xdsi RAD-69")
     for other in ("bare WSGI stream", "Orthanc WADO-RS"):

@@ -133,6 +133,11 @@ class Streamed:
     def mb_per_s(self) -> float:
         return self.received / 1e6 / self.seconds
 
+    @property
+    def streaming_mb_per_s(self) -> float:
+        """The rate once the first byte has arrived (request handling left out)."""
+        return self.received / 1e6 / max(self.seconds - self.first_byte, 1e-9)
+
 
 def stream(
     session: requests.Session,
