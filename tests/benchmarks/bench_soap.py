@@ -47,6 +47,7 @@ from tests.benchmarks.harness import (
     concurrent,
     median,
     memory_mb,
+    new_session,
     prepare_study,
     stream,
     xdsi_command,
@@ -140,7 +141,7 @@ def whole_study_rounds(
     """One warm-up, then ``rounds`` rounds in which every target fetches the whole study once,
     in an order that rotates from round to round."""
     results: dict[str, list[Streamed]] = {t.name: [] for t in targets}
-    with requests.Session() as session:
+    with new_session() as session:
         for target in targets:
             target.whole(session)
         for r in range(rounds):

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pydicom
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tests.benchmarks.studygen import generate_ct_study
 from tests.soap.support import Doc
@@ -121,6 +123,14 @@ def memory_mb(pid: int) -> dict[str, float]:
     return values
 
 
+def new_session() -> requests.Session:
+    """A keep-alive session that retries an idempotent request once when the server closed the
+    idle connection under it (Orthanc closes keep-alive connections after about a second)."""
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=Retry(total=1, read=1, connect=1)))
+    return session
+
+
 @dataclass(frozen=True)
 class Streamed:
     """One response read to its end."""
@@ -194,7 +204,7 @@ def concurrent(
 
     def client(k: int) -> None:
         mine: list[float] = []
-        with requests.Session() as session:
+        with new_session() as session:
             try:
                 send(session, k)
                 barrier.wait()
