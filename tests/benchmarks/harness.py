@@ -32,10 +32,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from tests.benchmarks.studygen import generate_ct_study
+from tests.peers.process import stop_process
 from tests.soap.support import Doc
 
 REPO = Path(__file__).resolve().parents[2]
-STOP_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """SIGINT (waitress shuts down cleanly), SIGKILL if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process, signal.SIGINT)
 
 
 def memory_mb(pid: int) -> dict[str, float]:

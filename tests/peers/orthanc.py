@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from tests.conftest import need_peer
+from tests.peers.process import stop_process
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -96,14 +97,7 @@ class Orthanc:
 
     def stop(self) -> None:
         """SIGTERM, wait, and SIGKILL only if Orthanc does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process, signal.SIGTERM, STOP_TIMEOUT)
 
 
 def write_config(
