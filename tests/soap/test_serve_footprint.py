@@ -13,6 +13,7 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,17 +25,30 @@ HEAVY = ("pydicom", "numpy", "PIL", "gdcm", "tqdm", "pynetdicom")
 
 PROBE = """
 import json, sys
+from pathlib import Path
 from xdsi.cli import _load_commands, build_parser
+from xdsi.config import load_settings
 commands = _load_commands(["--data-dir", "d", "serve", "--port", "0"])
 build_parser(commands)
-import xdsi.soap, xdsi.soap.server, xdsi.store, xdsi.transactions.rad69
+from xdsi.soap import make_app
+from xdsi.soap.server import create_server
+from xdsi.store import open_store
+settings = load_settings(None, data_dir=Path(sys.argv[1]))
+server = create_server(make_app(settings, open_store(settings)), settings, "127.0.0.1", 0)
+server.close()
 print(json.dumps({"commands": [m.NAME for m in commands], "modules": sorted(sys.modules)}))
 """
 
 
-def test_the_serving_path_does_not_import_pydicom_or_numpy() -> None:
+def test_the_serving_path_does_not_import_pydicom_or_numpy(tmp_path: Path) -> None:
+    """What ``xdsi serve`` runs up to serving: command loading, store, app (all operations),
+    waitress server."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     loaded = json.loads(done.stdout)
     assert loaded["commands"] == ["serve"]

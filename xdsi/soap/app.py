@@ -335,12 +335,18 @@ def make_app(
 
 
 def _metadata_transaction(settings: Settings, store: Store, warm: bool) -> RetrieveInformation:
-    """The metadata transaction bound to ``store`` and one Native XML cache under data_dir."""
-    from xdsi.transactions.metadata import retrieve_imaging_document_set_information, warm_cache
+    """The metadata transaction bound to ``store`` and one Native XML cache under data_dir.
+
+    :mod:`xdsi.transactions.metadata` (pydicom, numpy and the Native XML writer: ~50 MB
+    resident) is imported by the first metadata request or the warm-up, not here, so that an
+    endpoint that is only asked for RAD-69 never carries it (docs/performance.md, RAD-69).
+    """
     from xdsi.transactions.metadata_cache import NativeCache
 
     cache = NativeCache(settings.data_dir, settings.metadata_cache_bytes)
     if warm:
+        from xdsi.transactions.metadata import warm_cache
+
         # A daemon thread: the cache's writes are atomic renames, so stopping the server in the
         # middle leaves at most a temporary file, never a wrong entry.
         threading.Thread(
@@ -350,6 +356,8 @@ def _metadata_transaction(settings: Settings, store: Store, warm: bool) -> Retri
     def retrieve_information(
         request: RetrieveImagingDocumentSetInformationRequest,
     ) -> MetadataOutcome:
+        from xdsi.transactions.metadata import retrieve_imaging_document_set_information
+
         return retrieve_imaging_document_set_information(request, store, settings, cache)
 
     return retrieve_information
