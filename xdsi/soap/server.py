@@ -26,7 +26,7 @@ Memory and speed while streaming (measured in docs/performance.md, RAD-69 sectio
     heap was trimmed and grown again around every chunk: ~47,000 minor page faults per
     whole-study request (185 MB of fresh pages for 210 MB sent; a bare WSGI app: none).
     ``M_MMAP_THRESHOLD = 8 MB`` and ``M_TRIM_THRESHOLD = 16 MB`` fix them above the buffer
-    sizes in play: ~300 faults per request, throughput up by about a third, peak memory the
+    sizes in play: ~350 faults per request, throughput up by about a third, peak memory the
     same.
 """
 
