@@ -44,10 +44,16 @@ from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExec
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from xdsi.errors import ProcessingFailure, XdsiError
-from xdsi.imaging.transcode import Plan, preflight, transcode
+
+if TYPE_CHECKING:
+    from xdsi.imaging.transcode import Plan
+
+# xdsi.imaging.transcode (pydicom, numpy, the codec plugins: ~55 MB) is imported by the functions
+# that run it, in the worker processes or when a request needs it, never by importing this module:
+# the serving process stays small while documents are sent in their stored syntax.
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +105,8 @@ class Produced:
 
 def transcode_job(path: str, target: str, spool_over: int = SPOOL_IN_MEMORY_BYTES) -> Produced:
     """Worker side of one document: :func:`~xdsi.imaging.transcode.transcode` of a stored file."""
+    from xdsi.imaging.transcode import transcode
+
     data = transcode(Path(path), target)
     if len(data) <= spool_over:
         return Produced(len(data), data=data)
@@ -115,6 +123,8 @@ def transcode_job(path: str, target: str, spool_over: int = SPOOL_IN_MEMORY_BYTE
 
 def preflight_job(paths: Sequence[str], requested: Sequence[str]) -> list[Plan | XdsiError]:
     """Worker side of :func:`preflight_many`: one batch, a plan or the error for each file."""
+    from xdsi.imaging.transcode import preflight
+
     plans: list[Plan | XdsiError] = []
     for path in paths:
         try:

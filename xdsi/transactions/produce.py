@@ -28,15 +28,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.errors import ProcessingFailure, XdsiError
 from xdsi.imaging.pipeline import TranscodeStream, preflight_many, shared_pool
-from xdsi.imaging.transcode import Plan
 from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
+
+if TYPE_CHECKING:
+    from xdsi.imaging.transcode import Plan
 
 log = logging.getLogger(__name__)
 
