@@ -5,7 +5,7 @@ order in which it is applied (Figure N.2-1):
 
 1. grayscale: Modality LUT (the presentation state's, C.11.1) → Softcopy VOI LUT (C.11.8) →
    Presentation LUT (C.11.6: shape IDENTITY/INVERSE or a LUT) — helpers used by
-   :mod:`xdsi.imaging.render`;
+   :mod:`xdsi.imaging.grayscale`;
 2. spatial: Displayed Area Selection (C.10.4) and Spatial Transformation (C.10.6: rotation
    clockwise, then horizontal flip), then scaling to the requested size;
 3. Graphic Annotation (C.10.5) drawn last, PIXEL-unit coordinates carried through the same

@@ -1,0 +1,259 @@
+"""Grayscale and colour pixel transforms of the rendering pipeline (PS3.4 Annex N; PS3.3 C.11).
+
+One decoded frame becomes 8-bit display values: Modality LUT → VOI LUT (window with LINEAR /
+LINEAR_EXACT / SIGMOID, or VOI LUT Sequence) → polarity (MONOCHROME1) or the presentation state's
+Presentation LUT; colour (RGB, YBR_* via the decoder, PALETTE COLOR) becomes 8-bit RGB.  The LUT
+steps are :mod:`pydicom.pixels.processing`; this module picks the step's inputs (per-frame
+functional groups included) and scales to 0..255.  Geometry and encoding stay in
+:mod:`xdsi.imaging.render`.
+
+Decoding always names the pydicom plugin (``docs/libraries.md`` §3.3: the default plugin order
+breaks on signed JPEG-LS when python-gdcm is installed, and 12-bit JPEG only decodes with
+pylibjpeg).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.processing import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi,
+    apply_windowing,
+)
+
+from xdsi import errors, ns
+from xdsi.imaging import presentation
+
+Gray = npt.NDArray[np.float64]
+Pixels8 = npt.NDArray[np.uint8]
+
+_DECODING_PLUGINS: Final[Mapping[str, str]] = {
+    ns.TS_RLE: "pylibjpeg",
+    ns.TS_JPEG_BASELINE: "pylibjpeg",
+    ns.TS_JPEG_EXTENDED: "pylibjpeg",
+    ns.TS_JPEG_LOSSLESS_P14: "pylibjpeg",
+    ns.TS_JPEG_LOSSLESS_SV1: "pylibjpeg",
+    ns.TS_JPEG_LS_LOSSLESS: "pyjpegls",
+    ns.TS_JPEG_LS_NEAR_LOSSLESS: "pyjpegls",
+    ns.TS_JPEG2000_LOSSLESS: "pylibjpeg",
+    ns.TS_JPEG2000: "pylibjpeg",
+}
+"""pydicom decoding plugin per compressed transfer syntax (libraries.md §3.1, §3.3)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A VOI window (PS3.3 C.11.2.1.2): center, width and VOI LUT Function."""
+
+    center: float
+    width: float
+    function: str = "LINEAR"
+
+
+def is_multiframe(ds: Dataset) -> bool:
+    return "NumberOfFrames" in ds
+
+
+def number_of_frames(ds: Dataset) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+
+def grayscale_frame(
+    ds: Dataset,
+    index: int,
+    explicit: tuple[float, float] | None,
+    gsps: Dataset | None,
+    minmax: Callable[[], Window],
+) -> tuple[Pixels8, Window | None]:
+    """Frame ``index`` (0-based) through the LUTs of the image or of the presentation state.
+
+    ``explicit`` is the requested (WindowCenter, WindowWidth); without it the dataset's first
+    window, else its VOI LUT Sequence, else ``minmax()`` (PS3.4 N.2.1).  Returns the display
+    values and the window used (None for a VOI LUT Sequence).
+    """
+    arr, photometric = decode_frame(ds, index)
+    view = frame_view(ds, index)
+    source = presentation.modality_source(gsps, view) if gsps is not None else view
+    gray = apply_modality_lut(arr, source).astype(np.float64, copy=False)
+    window: Window | None
+    if gsps is not None:
+        voi = presentation.softcopy_voi(gsps, ds, index + 1 if is_multiframe(ds) else None)
+        if voi is not None:
+            display, window = apply_voi_source(gray, voi, source)
+        else:
+            display, window = identity_voi(gray, source), None
+        return to_uint8(presentation.apply_presentation_lut(display, gsps)), window
+    window = requested_window(view, explicit)
+    if window is None and view.get("VOILUTSequence"):
+        display = lut_to_8bit(gray, view)
+    else:
+        window = window or minmax()
+        display = window_to_8bit(gray, window)
+    if photometric == "MONOCHROME1":  # PS3.3 C.7.6.3.1.2: the minimum is white
+        display = 255.0 - display
+    return to_uint8(display), window
+
+
+def decode_frame(ds: Dataset, index: int) -> tuple[npt.NDArray[np.generic], str]:
+    """One frame as an array and its photometric interpretation after decoding.
+
+    YBR_* and RGB come out as RGB (pydicom ``as_rgb``), which the returned name reflects.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = (meta.get("TransferSyntaxUID") if meta is not None else None) or ns.TS_EXPLICIT_VR_LE
+    decoder = get_decoder(syntax)
+    plugin = _DECODING_PLUGINS.get(str(syntax), "")
+    if plugin and plugin not in decoder.available_plugins:
+        plugin = ""  # let pydicom choose among what is installed rather than fail
+    arr, meta = decoder.as_array(ds, index=index, decoding_plugin=plugin)
+    return arr, str(meta.get("photometric_interpretation", ds.PhotometricInterpretation))
+
+
+def frame_view(ds: Dataset, index: int) -> Dataset:
+    """A flat dataset with the LUT attributes that apply to frame ``index`` (0-based).
+
+    Enhanced multi-frame objects keep Rescale and VOI per frame in functional groups (PS3.3
+    C.7.6.16: Pixel Value Transformation, Frame VOI LUT); pydicom's LUT functions read them only
+    from the top level, so they are lifted here: top level, then shared, then per-frame groups.
+    """
+    view = Dataset()
+    for keyword in (
+        "PhotometricInterpretation", "BitsStored", "PixelRepresentation", "RescaleSlope",
+        "RescaleIntercept", "RescaleType", "ModalityLUTSequence", "WindowCenter", "WindowWidth",
+        "VOILUTFunction", "VOILUTSequence",
+    ):  # fmt: skip
+        if keyword in ds:
+            view[keyword] = ds[keyword]
+    groups: list[Dataset] = []
+    if ds.get("SharedFunctionalGroupsSequence"):
+        groups.append(ds.SharedFunctionalGroupsSequence[0])
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if index < len(per_frame):
+        groups.append(per_frame[index])
+    for group in groups:
+        for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            if group.get(sequence):
+                for element in group[sequence][0]:
+                    view[element.tag] = element
+    if hasattr(ds, "file_meta"):
+        view.file_meta = ds.file_meta  # pydicom reads LUT endianness (OW LUT Data) from here
+    view.set_original_encoding(*ds.original_encoding[:2])
+    return view
+
+
+def requested_window(
+    view: Dataset, explicit: tuple[float, float] | None = None
+) -> Window | None:
+    """Explicit parameters first, else the dataset's first window (PS3.3 C.11.2.1.2)."""
+    function = str(view.get("VOILUTFunction", "LINEAR")).upper() or "LINEAR"
+    if explicit is not None:
+        return Window(float(explicit[0]), float(explicit[1]), function)
+    if "WindowCenter" in view and "WindowWidth" in view:
+        center, width = view["WindowCenter"], view["WindowWidth"]
+        c = center.value[0] if center.VM > 1 else center.value
+        w = width.value[0] if width.VM > 1 else width.value
+        if c is not None and w is not None and float(w) > 0:
+            return Window(float(c), float(w), function)
+    return None
+
+
+def window_to_8bit(values: Gray, window: Window) -> Gray:
+    """Apply a VOI window with pydicom's ``apply_windowing`` onto the range 0..255.
+
+    ``apply_windowing`` scales to the *stored* range of the dataset it is given (libraries.md §4),
+    so it is handed a small unsigned 8-bit description instead of the image; the result is then
+    already in display units.  LINEAR requires width ≥ 1 (PS3.3 C.11.2.1.2.1); narrower windows
+    use LINEAR_EXACT (C.11.2.1.3.2), the same mapping without the half-unit offsets.
+    """
+    function = window.function if window.function in ("LINEAR_EXACT", "SIGMOID") else "LINEAR"
+    if function == "LINEAR" and window.width < 1:
+        function = "LINEAR_EXACT"
+    target = Dataset()
+    target.PhotometricInterpretation = "MONOCHROME2"
+    target.BitsStored = 8
+    target.PixelRepresentation = 0
+    # FD instead of DS: the values come from arithmetic and need not fit DS's 16 characters
+    target.add_new(0x00281050, "FD", float(window.center))
+    target.add_new(0x00281051, "FD", float(window.width))
+    target.VOILUTFunction = function
+    result: Gray = apply_windowing(values, target)
+    return result
+
+
+def lut_to_8bit(values: Gray, source: Dataset) -> Gray:
+    """Apply the first VOI LUT Sequence item (PS3.3 C.11.2.1.1) and scale its output to 0..255.
+
+    Input is clipped to the LUT's domain first: pydicom indexes with an unsigned array, so values
+    beyond 65535 + first mapped would wrap round instead of taking the last entry.
+    """
+    item = source.VOILUTSequence[0]
+    entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    entries = entries or 1 << 16
+    clipped = np.clip(np.rint(values), first, first + entries - 1).astype(np.int64)
+    looked_up = apply_voi(clipped, source).astype(np.float64)
+    result: Gray = looked_up * (255.0 / float((1 << bits) - 1))
+    return result
+
+
+def apply_voi_source(values: Gray, voi: Dataset, modality: Dataset) -> tuple[Gray, Window | None]:
+    """Apply a presentation state's Softcopy VOI LUT item: a window or a VOI LUT Sequence."""
+    if voi.get("VOILUTSequence"):
+        return lut_to_8bit(values, voi), None
+    window = requested_window(voi)
+    if window is None:
+        return identity_voi(values, modality), None
+    return window_to_8bit(values, window), window
+
+
+def identity_voi(values: Gray, modality: Dataset) -> Gray:
+    """Identity VOI (PS3.4 N.2.1.2): the whole modality output range onto 0..255."""
+    low, high = modality_output_range(modality)
+    return window_to_8bit(values, Window((low + high) / 2, max(high - low, 1e-6), "LINEAR_EXACT"))
+
+
+def modality_output_range(ds: Dataset) -> tuple[float, float]:
+    """Smallest and largest possible Modality LUT output (PS3.3 C.11.1.1)."""
+    if ds.get("ModalityLUTSequence"):
+        return 0.0, float((1 << int(ds.ModalityLUTSequence[0].LUTDescriptor[2])) - 1)
+    bits = int(ds.get("BitsStored") or 16)
+    if int(ds.get("PixelRepresentation") or 0):
+        low, high = -float(1 << (bits - 1)), float((1 << (bits - 1)) - 1)
+    else:
+        low, high = 0.0, float((1 << bits) - 1)
+    slope = float(ds.get("RescaleSlope") or 1.0)
+    intercept = float(ds.get("RescaleIntercept") or 0.0)
+    ends = sorted((low * slope + intercept, high * slope + intercept))
+    return ends[0], ends[1]
+
+
+def color_to_rgb8(arr: npt.NDArray[np.generic], photometric: str, ds: Dataset) -> Pixels8:
+    """RGB (already converted from YBR_* by the decoder) or PALETTE COLOR to 8-bit RGB."""
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)
+        depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        return to_uint8(rgb.astype(np.float64) * (255.0 / float((1 << depth) - 1)))
+    if photometric != "RGB":
+        raise errors.ProcessingFailure(f"Photometric Interpretation {photometric} not supported")
+    bits = int(ds.get("BitsStored") or 8)
+    if bits == 8 and arr.dtype == np.uint8:
+        contiguous: Pixels8 = np.ascontiguousarray(arr, dtype=np.uint8)
+        return contiguous
+    return to_uint8(arr.astype(np.float64) * (255.0 / float((1 << bits) - 1)))
+
+
+def to_uint8(values: npt.NDArray[np.floating] | npt.NDArray[np.integer]) -> Pixels8:
+    """Round to nearest and clip to 0..255 (display values are never truncated)."""
+    result: Pixels8 = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return result
