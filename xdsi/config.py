@@ -56,6 +56,8 @@ class Settings:
     http_port: int = 8080
     endpoint_path: str = "/xdsi/ImagingDocumentSource"
     threads: int = 8
+    render_workers: int = 4
+    """Threads rendering the documents of Retrieve Rendered requests (shared by all requests)."""
 
     # DICOM (C-STORE SCP)
     ae_title: str = "XDSI"

@@ -130,6 +130,25 @@ class FrameOutOfRange(XdsiError):
     error_code = ns.WADO_FRAME_OUT_OF_RANGE
 
 
+class SopClassMismatch(XdsiError):
+    """An identifier names an object of another kind, e.g. a PresentationUID that is not a
+    presentation state (PS3.18 ``0009``)."""
+
+    error_code = ns.WADO_SOP_CLASS_MISMATCH
+
+
+class UnknownPresentation(XdsiError):
+    """No presentation state with the PresentationUID is stored (PS3.18 ``0019``)."""
+
+    error_code = ns.WADO_UNKNOWN_PRESENTATION
+
+
+class UnknownPresentationSeries(XdsiError):
+    """The presentation state is not in the PresentationSeriesUID series (PS3.18 ``0020``)."""
+
+    error_code = ns.WADO_UNKNOWN_PRESENTATION_SERIES
+
+
 class StoreError(Exception):
     """Raised by a store for refused or failed writes; not sent on the wire as such."""
 

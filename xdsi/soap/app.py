@@ -39,9 +39,11 @@ from xdsi.soap.metadata import RetrieveInformation, metadata_operation
 from xdsi.soap.mtom import MtomResponse, read_request, resolve_xop
 from xdsi.soap.operation import Operation, Reply
 from xdsi.soap.rad69 import rad69_operation
+from xdsi.soap.rendered import RenderTransaction, rendered_operation
 from xdsi.soap.service import Retrieve
 from xdsi.soap.wsdl import WsdlDocuments
 from xdsi.soap.xmlsafe import XmlRejected, parse_xml
+from xdsi.transactions.rendered import rendered_transaction
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -297,6 +299,7 @@ def make_app(
     retrieve: Retrieve | None = None,
     retrieve_information: RetrieveInformation | None = None,
     warm_metadata: bool = False,
+    render: RenderTransaction | None = None,
 ) -> WSGIApplication:
     """The endpoint's WSGI application.
 
@@ -310,10 +313,13 @@ def make_app(
         Instead of ``store``: the transaction as a callable (tests, other back ends).
     retrieve_information:
         Instead of ``store``: the metadata transaction as a callable; without it and without a
-        store the endpoint serves RAD-69 only.
+        store the endpoint serves no metadata operation.
     warm_metadata:
         Fill the metadata cache from ``store`` in a background thread, so that first requests
         do not read every header (:func:`xdsi.transactions.metadata.warm_cache`).
+    render:
+        Instead of ``store``: the rendered transaction as a callable; without it and without a
+        store the endpoint serves no rendered operation.
     """
     if retrieve is None:
         if store is None:
@@ -331,6 +337,10 @@ def make_app(
         retrieve_information = _metadata_transaction(settings, store, warm_metadata)
     if retrieve_information is not None:
         operations.append(metadata_operation(retrieve_information))
+    if render is None and store is not None:
+        render = rendered_transaction(settings, store)
+    if render is not None:
+        operations.append(rendered_operation(render))
     return SoapApplication(settings, operations)
 
 

@@ -1,0 +1,575 @@
+"""Retrieve Rendered Imaging Document Set (PS3.18 2017b §6.4.2; parameters §8.1/§8.2).
+
+validate → resolve → render → collect errors, one RenderedDocumentRequest at a time.  Each is
+answered by a :class:`RenderedDocument` (the rendering and the values actually used, §6.4.2.2) or
+by one RegistryError whose ``location`` is the DocumentUniqueId; the status follows
+:func:`xdsi.model.status_of`.  Nothing here knows SOAP.
+
+Checks for each document, in this order (the first failing one is reported):
+
+1. RepositoryUniqueId, HomeCommunityId, study/series/document UIDs, stored instance and its
+   study/series: exactly as RAD-69 (:func:`xdsi.transactions.resolve.resolve`).
+2. Request values (``urn:dicom:wado:0012`` when malformed; ``0013`` for a ``wado:`` element
+   this operation does not define, e.g. a TransferSyntaxUIDList).
+3. PresentationUID/PresentationSeriesUID: both or neither (``0012``), stored (``0019``), in that
+   series (``0020``), a presentation state (``0009``), a grayscale one (``0013``).
+4. Media type for the object (:func:`choose_media_type`): ``0006`` none listed is known,
+   ``0007`` none fits this kind of object, ``0008`` a multi-frame object without FrameNumber and
+   only single-image types listed.
+5. The object's checks in :func:`xdsi.imaging.render.validate_params` (``0018`` frame,
+   ``0001`` anonymization, ``0012`` conflicts) and rendering itself (``0014``).
+6. Limits: documents per request, Rows/Columns and output pixels, response bytes (``0005``).
+
+Rendering is CPU work; it is done before the response envelope is written so that a failure is
+this document's RegistryError (a streamed payload could only break the connection).  Documents
+are rendered on a small thread pool (decoding, LUTs, resampling and encoding release the GIL in
+numpy, the codecs and Pillow) and each result is spooled: in memory while the message's
+in-memory total stays under :data:`MEMORY_BUDGET`, on disk beyond it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Final
+
+from pydicom import dcmread
+from pydicom.charset import python_encoding
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from xdsi import errors, ns
+from xdsi.config import Settings
+from xdsi.imaging import documents, presentation
+from xdsi.imaging.grayscale import number_of_frames
+from xdsi.imaging.render import (
+    RENDERED_MEDIA_TYPES,
+    SINGLE_IMAGE_MEDIA_TYPES,
+    Region,
+    RenderParams,
+    parse_annotation,
+    parse_decimal,
+    parse_int,
+    parse_region,
+    render,
+)
+from xdsi.model import DocumentRequest, Payload, RegistryError, Status, status_of
+from xdsi.store.base import InstanceRecord, Store
+from xdsi.transactions.resolve import located, records_for, resolve, too_many
+from xdsi.uids import is_valid_uid
+
+log = logging.getLogger(__name__)
+
+TEXT_MEDIA_TYPES: Final = (ns.MEDIA_TEXT_HTML, ns.MEDIA_TEXT_PLAIN)
+"""Text category of PS3.18 2017b Table 6.1.1-3 that SR documents are rendered as (html default)."""
+KNOWN_MEDIA_TYPES: Final = frozenset({*RENDERED_MEDIA_TYPES, *TEXT_MEDIA_TYPES, ns.MEDIA_PDF})
+DEFAULT_CHARSET: Final = "utf-8"
+SPOOL_IN_MEMORY_BYTES: Final = 1 << 20
+"""A rendering larger than this goes to a temporary file."""
+CHUNK_SIZE: Final = 1 << 20
+MEMORY_BUDGET: Final = 64 << 20
+"""In-memory renderings of one message together; beyond, every further rendering is on disk."""
+ANONYMIZE_YES: Final = frozenset({"yes", "true", "1", ""})
+ANONYMIZE_NO: Final = frozenset({"no", "false", "0"})
+
+
+@dataclass(frozen=True)
+class RenderedDocumentRequest:
+    """One ``wado:RenderedDocumentRequest`` with its study/series (PS3.18 2017b §6.4.2.1).
+
+    Values are the stripped wire text; parsing them is the transaction's job so that a bad value
+    is a RegistryError of this document.  ``region`` is the string form or the XMin/YMin/XMax/
+    YMax children by local name; ``unsupported`` names request children in a WADO namespace
+    that this operation does not define.
+    """
+
+    study_instance_uid: str
+    series_instance_uid: str
+    document_unique_id: str
+    repository_unique_id: str | None = None
+    home_community_id: str | None = None
+    content_types: tuple[str, ...] = ()
+    charsets: tuple[str, ...] = ()
+    annotation: str | None = None
+    rows: str | None = None
+    columns: str | None = None
+    region: str | Mapping[str, str] | None = None
+    window_center: str | None = None
+    window_width: str | None = None
+    image_quality: str | None = None
+    presentation_uid: str | None = None
+    presentation_series_uid: str | None = None
+    anonymize: str | None = None
+    frame_number: str | None = None
+    unsupported: tuple[str, ...] = ()
+
+    @property
+    def document(self) -> DocumentRequest:
+        """The identifying part, as RAD-69 checks it."""
+        return DocumentRequest(
+            self.study_instance_uid,
+            self.series_instance_uid,
+            self.document_unique_id,
+            self.repository_unique_id,
+            self.home_community_id,
+        )
+
+
+@dataclass(frozen=True)
+class RetrieveRenderedRequest:
+    """A whole ``wado:RetrieveRenderedImagingDocumentSetRequest``."""
+
+    documents: tuple[RenderedDocumentRequest, ...]
+
+
+@dataclass(frozen=True)
+class ValuesUsed:
+    """The values echoed in a RenderedDocumentResponse: "the actual value used" (§6.4.2.2).
+
+    None means not used (e.g. no window for a colour image or a text rendering).
+    """
+
+    annotation: tuple[str, ...] = ()
+    rows: int | None = None
+    columns: int | None = None
+    region: Region | None = None
+    window_center: float | None = None
+    window_width: float | None = None
+    image_quality: int | None = None
+    presentation_uid: str | None = None
+    presentation_series_uid: str | None = None
+    anonymized: bool = False
+    frame_number: str | None = None
+    """Echoed iff requested (§6.4.2.2), as requested."""
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    """A ``wado:RenderedDocumentResponse``: echo, payload and values used."""
+
+    request: RenderedDocumentRequest
+    payload: Payload
+    used: ValuesUsed
+
+
+@dataclass
+class RenderedOutcome:
+    """Documents rendered and RegistryErrors, in request order."""
+
+    documents: list[RenderedDocument] = field(default_factory=list)
+    errors: list[RegistryError] = field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.documents, self.errors)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A document that passed the checks needing no file: what to render from what."""
+
+    request: RenderedDocumentRequest
+    record: InstanceRecord
+    params: RenderParams
+    listed: tuple[str, ...]
+    presentation: InstanceRecord | None
+    frame_given: bool
+
+
+class _Spool:
+    """Spooled results of one message, in memory up to :data:`MEMORY_BUDGET` together."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_memory = 0
+
+    def keep(self, data: bytes) -> tuple[Callable[[], Iterator[bytes]], int]:
+        size = len(data)
+        with self._lock:
+            in_memory = size <= SPOOL_IN_MEMORY_BYTES and self._in_memory + size <= MEMORY_BUDGET
+            if in_memory:
+                self._in_memory += size
+        if in_memory:
+            return (lambda: iter((data,))), size
+        spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _drain
+        spool.write(data)
+        return (lambda: _drain(spool)), size
+
+
+def _drain(spool: IO[bytes]) -> Iterator[bytes]:
+    """The spooled bytes in chunks; the file is closed when done (or abandoned)."""
+    try:
+        spool.seek(0)
+        while chunk := spool.read(CHUNK_SIZE):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def retrieve_rendered_imaging_document_set(
+    request: RetrieveRenderedRequest,
+    store: Store,
+    settings: Settings,
+    executor: Executor | None = None,
+) -> RenderedOutcome:
+    """Answer one Retrieve Rendered request from ``store`` (PS3.18 2017b §6.4.2.2).
+
+    ``executor`` renders the documents (in request order of the answer whatever the order of
+    completion); without one they are rendered in the calling thread.
+    """
+    outcome = RenderedOutcome()
+    docs = request.documents
+    outcome.errors.extend(too_many([d.document for d in docs], settings))
+    if outcome.errors:
+        return outcome
+    # the documents and the presentation states they name, in one index query
+    named = [d.document for d in docs]
+    named += [dataclasses.replace(d.document, document_unique_id=p)
+              for d in docs if (p := d.presentation_uid)]  # fmt: skip
+    records = records_for(named, store)
+    spool = _Spool()
+    pending: list[tuple[RenderedDocumentRequest, Future[RenderedDocument] | XdsiErrorBox]] = []
+    for doc in docs:
+        try:
+            job = _prepare(doc, records, settings)
+        except errors.XdsiError as exc:
+            pending.append((doc, XdsiErrorBox(exc)))
+            continue
+        if executor is None:
+            done: Future[RenderedDocument] = Future()
+            try:
+                done.set_result(_render_job(job, store, spool))
+            except BaseException as exc:
+                done.set_exception(exc)
+            pending.append((doc, done))
+        else:
+            pending.append((doc, executor.submit(_render_job, job, store, spool)))
+    budget = settings.max_response_bytes
+    for doc, result in pending:
+        try:
+            if isinstance(result, XdsiErrorBox):
+                raise result.error
+            rendered = _result(result)
+            size = rendered.payload.size or 0
+            if size > budget:
+                raise errors.ResourceLimit(
+                    f"rendering of {size} bytes exceeds the remaining response size limit "
+                    f"({budget} of {settings.max_response_bytes} bytes)"
+                )
+            budget -= size
+            outcome.documents.append(rendered)
+        except errors.XdsiError as exc:
+            outcome.errors.append(located(exc, doc.document))
+    return outcome
+
+
+def rendered_transaction(
+    settings: Settings, store: Store
+) -> Callable[[RetrieveRenderedRequest], RenderedOutcome]:
+    """The transaction bound to ``store``, rendering on a pool of ``settings.render_workers``
+    threads shared by every request (threads start on first use)."""
+    executor = ThreadPoolExecutor(max(1, settings.render_workers), thread_name_prefix="xdsi-render")
+
+    def transaction(request: RetrieveRenderedRequest) -> RenderedOutcome:
+        return retrieve_rendered_imaging_document_set(request, store, settings, executor)
+
+    return transaction
+
+
+@dataclass(frozen=True)
+class XdsiErrorBox:
+    """A document refused before rendering (kept in line with the futures, in request order)."""
+
+    error: errors.XdsiError
+
+
+def _result(future: Future[RenderedDocument]) -> RenderedDocument:
+    try:
+        return future.result()
+    except errors.XdsiError:
+        raise
+    except Exception as exc:  # reading the file or an unforeseen failure of one document
+        log.exception("rendering failed")
+        raise errors.ProcessingFailure(f"cannot render this object: {exc}") from exc
+
+
+# --- checks needing no file ------------------------------------------------------------------
+
+
+def _prepare(
+    doc: RenderedDocumentRequest, records: Mapping[str, InstanceRecord], settings: Settings
+) -> _Job:
+    record = resolve(doc.document, dict(records), settings)
+    if doc.unsupported:
+        raise errors.UnsupportedParameter(
+            f"{', '.join(doc.unsupported)} is not a parameter of RetrieveRenderedImagingDocumentSet"
+        )
+    params = _params(doc)
+    if not doc.repository_unique_id:  # echoed with ours, as RAD-69 does (PS3.18 §6.4.2.2)
+        doc = dataclasses.replace(doc, repository_unique_id=settings.repository_unique_id)
+    return _Job(
+        request=doc,
+        record=record,
+        params=params,
+        listed=tuple(_essence(t) for t in doc.content_types if t.strip()),
+        presentation=_presentation_record(doc, records),
+        frame_given=doc.frame_number is not None,
+    )
+
+
+def _optional_int(name: str, text: str | None) -> int | None:
+    return None if text is None else parse_int(name, text)
+
+
+def _params(doc: RenderedDocumentRequest) -> RenderParams:
+    """The request's values parsed (``0012`` when malformed); the media type is chosen later."""
+    center = None if doc.window_center is None else parse_decimal("WindowCenter", doc.window_center)
+    width = None if doc.window_width is None else parse_decimal("WindowWidth", doc.window_width)
+    if (center is None) != (width is None):
+        raise errors.InvalidParameter("WindowCenter and WindowWidth must be given together")
+    frame = _optional_int("FrameNumber", doc.frame_number)
+    if frame is not None and frame < 1:
+        raise errors.FrameOutOfRange(f"FrameNumber must be 1 or more, got {frame}")
+    return RenderParams(
+        rows=_optional_int("Rows", doc.rows),
+        columns=_optional_int("Columns", doc.columns),
+        region=None if doc.region is None else parse_region(doc.region),
+        window_center=center,
+        window_width=width,
+        image_quality=_optional_int("ImageQuality", doc.image_quality),
+        frame_number=frame,
+        annotation=frozenset() if doc.annotation is None else parse_annotation(doc.annotation),
+        anonymize=_anonymize(doc.anonymize),
+    )
+
+
+def _anonymize(text: str | None) -> bool:
+    """``Anonymize``: "yes" (§8.1.7); ``true``/``1`` (the boolean of ihe-wadows-2017) and an
+    empty element are read as yes, ``no``/``false``/``0`` as no."""
+    if text is None:
+        return False
+    value = text.strip().lower()
+    if value in ANONYMIZE_YES:
+        return True
+    if value in ANONYMIZE_NO:
+        return False
+    raise errors.InvalidParameter(f'Anonymize must be "yes", got {text!r}')
+
+
+def _presentation_record(
+    doc: RenderedDocumentRequest, records: Mapping[str, InstanceRecord]
+) -> InstanceRecord | None:
+    """The stored presentation state the request names (§8.2.9, §8.2.10), or None."""
+    uid, series = doc.presentation_uid, doc.presentation_series_uid
+    if uid is None and series is None:
+        return None
+    if uid is None:
+        raise errors.InvalidParameter("PresentationSeriesUID is only allowed with PresentationUID")
+    if series is None:
+        raise errors.InvalidParameter("PresentationUID needs PresentationSeriesUID (§8.2.10)")
+    for what, value in (("PresentationUID", uid), ("PresentationSeriesUID", series)):
+        if not is_valid_uid(value):
+            raise errors.InvalidParameter(f"{what} is not a valid DICOM UID: {value!r}")
+    record = records.get(uid)
+    if record is None:
+        raise errors.UnknownPresentation(f"presentation state {uid} is not known to this source")
+    if record.series_instance_uid != series:
+        raise errors.UnknownPresentationSeries(
+            f"presentation state {uid} is in series {record.series_instance_uid}, "
+            f"not in PresentationSeriesUID {series}"
+        )
+    if record.sop_class_uid != presentation.GSPS_SOP_CLASS:
+        name = UID(record.sop_class_uid).name
+        if "Presentation State" not in name:
+            raise errors.SopClassMismatch(
+                f"PresentationUID {uid} names a {name} instance, not a presentation state"
+            )
+        raise errors.UnsupportedParameter(
+            f"{name} is not supported; only Grayscale Softcopy Presentation States are applied"
+        )
+    return record
+
+
+def _essence(media_type: str) -> str:
+    return media_type.split(";", 1)[0].strip().lower()
+
+
+# --- rendering (worker threads) ----------------------------------------------------------------
+
+
+def _read(store: Store, record: InstanceRecord) -> Dataset:
+    with store.open(record) as fh:
+        ds = dcmread(fh)
+    ds.decode()  # all text values decoded now, in this thread (Specific Character Set)
+    return ds
+
+
+def _render_job(job: _Job, store: Store, spool: _Spool) -> RenderedDocument:
+    ds = _read(store, job.record)
+    media_type = choose_media_type(job.listed, ds, job.frame_given)
+    if media_type in RENDERED_MEDIA_TYPES:
+        data, media, used = _render_image(job, ds, store, media_type)
+    else:
+        data, media, used = _render_document(job, ds, media_type)
+    chunks, size = spool.keep(data)
+    del data
+    return RenderedDocument(job.request, Payload(media, chunks, size), used)
+
+
+def choose_media_type(listed: Sequence[str], ds: Dataset, frame_given: bool) -> str:
+    """The media type to render ``ds`` as, from the requested ContentTypeList (§8.1.5).
+
+    The first listed type that fits the object is used: an image type for an image, text/html or
+    text/plain for an SR, application/pdf for an Encapsulated PDF; a multi-frame image without
+    FrameNumber takes the first multi-frame type (image/gif).  An empty list means the category's
+    default (Table 6.1.1-3): image/jpeg (image/gif for a multi-frame image without FrameNumber),
+    text/html, application/pdf.
+    """
+    if documents.is_encapsulated_pdf(ds):
+        fits: tuple[str, ...] = (ns.MEDIA_PDF,)
+    elif documents.is_structured_report(ds):
+        fits = TEXT_MEDIA_TYPES
+    elif "PixelData" in ds:
+        fits = RENDERED_MEDIA_TYPES
+    else:
+        fits = ()
+    animation = fits == RENDERED_MEDIA_TYPES and number_of_frames(ds) > 1 and not frame_given
+    if not listed:
+        if not fits:
+            raise errors.FormatNotProvidable(_no_rendering(ds))
+        return ns.MEDIA_GIF if animation else fits[0]
+    known = [t for t in listed if t in KNOWN_MEDIA_TYPES]
+    if not known:
+        raise errors.FormatNotSupported(
+            f"none of {', '.join(listed)} is supported; this source renders "
+            f"{', '.join(sorted(KNOWN_MEDIA_TYPES))}"
+        )
+    candidates = [t for t in known if t in fits]
+    if not candidates:
+        raise errors.FormatNotProvidable(
+            f"{_no_rendering(ds)} as {', '.join(known)}"
+            + (f"; it can be rendered as {', '.join(fits)}" if fits else "")
+        )
+    if animation:
+        multi = [t for t in candidates if t not in SINGLE_IMAGE_MEDIA_TYPES]
+        if not multi:
+            raise errors.SingleImageFormatUnavailable(
+                f"{candidates[0]} holds one image and the object has {number_of_frames(ds)} "
+                "frames: give FrameNumber or list image/gif"
+            )
+        return multi[0]
+    return candidates[0]
+
+
+def _no_rendering(ds: Dataset) -> str:
+    name = UID(str(ds.get("SOPClassUID", ""))).name or "this object"
+    return f"{name} cannot be rendered"
+
+
+def _render_image(
+    job: _Job, ds: Dataset, store: Store, media_type: str
+) -> tuple[bytes, str, ValuesUsed]:
+    gsps = _read(store, job.presentation) if job.presentation is not None else None
+    params = dataclasses.replace(job.params, content_type=media_type, presentation_state=gsps)
+    if params.anonymize and gsps is not None and _has_text(gsps):
+        raise errors.AnonymizationFailed(
+            "the presentation state's text annotations cannot be checked for identifying content"
+        )
+    rendered = render(ds, params)
+    used = ValuesUsed(
+        annotation=tuple(sorted(rendered.annotation)),
+        rows=rendered.rows,
+        columns=rendered.columns,
+        region=rendered.region,
+        window_center=rendered.window_center,
+        window_width=rendered.window_width,
+        image_quality=rendered.image_quality,
+        presentation_uid=job.request.presentation_uid if gsps is not None else None,
+        presentation_series_uid=job.request.presentation_series_uid if gsps is not None else None,
+        anonymized=params.anonymize,
+        frame_number=job.request.frame_number,
+    )
+    return rendered.data, rendered.media_type, used
+
+
+def _has_text(gsps: Dataset) -> bool:
+    layers = gsps.get("GraphicAnnotationSequence") or []
+    return any(layer.get("TextObjectSequence") for layer in layers)
+
+
+def _render_document(job: _Job, ds: Dataset, media_type: str) -> tuple[bytes, str, ValuesUsed]:
+    """SR as text, Encapsulated PDF as itself; image parameters do not apply and are not echoed.
+
+    Anonymization of a PDF or of free text cannot be verified: refused with ``0001`` (§8.1.7).
+    """
+    anonymize = job.params.anonymize
+    used = ValuesUsed(anonymized=anonymize, frame_number=job.request.frame_number)
+    if media_type == ns.MEDIA_PDF:
+        if anonymize:
+            raise errors.AnonymizationFailed("an encapsulated PDF cannot be anonymized")
+        return documents.pdf_bytes(ds), ns.MEDIA_PDF, used
+    if anonymize and _has_free_text(ds.ContentSequence):
+        raise errors.AnonymizationFailed(
+            "the report has free text or person names that cannot be anonymized by rendering"
+        )
+    try:
+        if media_type == ns.MEDIA_TEXT_PLAIN:
+            text = documents.sr_text(ds, anonymize=anonymize)
+            charset, data = _encode_text(text, job.request.charsets)
+        else:  # any charset will do: what it cannot encode becomes character references
+            default = (DEFAULT_CHARSET, DEFAULT_CHARSET)
+            charset, codec = next(_codecs(job.request.charsets), default)
+            text = documents.sr_html(ds, anonymize=anonymize, charset=charset)
+            data = text.encode(codec, errors="xmlcharrefreplace")
+    except Exception as exc:
+        raise errors.ProcessingFailure(f"cannot render this report: {exc}") from exc
+    return data, f"{media_type}; charset={charset}", used
+
+
+def _has_free_text(items: Sequence[Dataset]) -> bool:
+    for item in items:
+        if str(item.get("ValueType", "")) in ("TEXT", "PNAME"):
+            return True
+        if "ContentSequence" in item and _has_free_text(item.ContentSequence):
+            return True
+    return False
+
+
+def _encode_text(text: str, charsets: Sequence[str]) -> tuple[str, bytes]:
+    """``text`` in the first listed charset that can encode it, else UTF-8; returns the charset
+    name for the media type (as the requester spelt it) and the bytes."""
+    for name, codec in _codecs(charsets):
+        try:
+            return name, text.encode(codec)
+        except UnicodeEncodeError:
+            continue
+    return DEFAULT_CHARSET, text.encode(DEFAULT_CHARSET)
+
+
+def _codecs(charsets: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(listed name, Python codec) of each listed charset Python knows: IANA names and the DICOM
+    defined terms of Specific Character Set (PS3.18 §6.1.2, §8.1.6); unknown ones are skipped."""
+    for listed in charsets:
+        name = listed.strip()
+        try:
+            yield name, codecs.lookup(python_encoding.get(name, name)).name
+        except LookupError:
+            continue
+
+
+__all__ = [
+    "RenderedDocument",
+    "RenderedDocumentRequest",
+    "RenderedOutcome",
+    "RetrieveRenderedRequest",
+    "ValuesUsed",
+    "choose_media_type",
+    "rendered_transaction",
+    "retrieve_rendered_imaging_document_set",
+]
