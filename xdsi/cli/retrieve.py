@@ -7,6 +7,8 @@ study or series without instance UIDs is resolved through the KOS or refused.
 
 With ``--metadata`` the same instances are asked for their PS3.19 metadata instead
 (:mod:`xdsi.client.metadata`; PS3.18 2017b §6.4.3), optionally filtered by ``--xpath``.
+With ``--rendered`` they are asked for as rendered images or text instead (Retrieve Rendered
+Imaging Document Set, PS3.18 2017b §6.4.2; :mod:`xdsi.cli.retrieve_rendered`).
 
 Exit status: 0 Success, 2 PartialSuccess, 1 Failure — and 1 for a SOAP fault, a transport error,
 a truncated response or unusable arguments (one line on stderr, no traceback).  argparse's own
@@ -122,10 +124,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--anonymize",
         action="store_true",
-        help="with --metadata: ask for PS3.15 Basic Profile de-identified metadata",
+        help="with --metadata: ask for PS3.15 Basic Profile de-identified metadata; with "
+        '--rendered: send Anonymize "yes" (no identifying text in the renderings)',
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the documents")
+    from xdsi.cli import retrieve_rendered
+
+    retrieve_rendered.add_arguments(parser)
 
 
 def select_documents(
@@ -248,8 +254,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     except (UsageError, ClientError) as exc:
         return fail(str(exc))
-    if (args.xpath or args.anonymize) and not args.metadata:
-        return fail("--xpath and --anonymize go with --metadata")
+    if args.xpath and not args.metadata:
+        return fail("--xpath goes with --metadata")
+    if args.anonymize and not (args.metadata or args.rendered):
+        return fail("--anonymize goes with --metadata or --rendered")
+    if args.metadata and args.rendered:
+        return fail("--metadata and --rendered are different requests: give one")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -258,6 +268,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from xdsi.cli.retrieve_metadata import run_metadata
 
         return run_metadata(args, documents)
+    if args.rendered:
+        from xdsi.cli import retrieve_rendered
+
+        return retrieve_rendered.run(args, documents)
     request = request_for(documents, args.ts or DEFAULT_TRANSFER_SYNTAXES)
 
     bar = tqdm(total=len(documents), unit="doc", file=sys.stderr, disable=None, leave=False)

@@ -142,14 +142,22 @@ def read_envelope(root: etree._Element) -> ResponseEnvelope:
     registry = child.find(_REGISTRY_RESPONSE)
     if registry is None:
         raise MalformedResponse("the response has no rs:RegistryResponse")
+    status, errors = read_registry_response(registry)
+    entries = tuple(read_entry(d) for d in child.iterchildren(_DOCUMENT_RESPONSE))
+    return ResponseEnvelope(status, errors, entries, response_action(root))
+
+
+def read_registry_response(
+    registry: etree._Element,
+) -> tuple[Status, tuple[RegistryError, ...]]:
+    """``@status`` and every RegistryError of a RegistryResponse (any element name of type
+    ``rs:RegistryResponseType``: the rendered response's is ``wado:RegistryResponse``)."""
     raw_status = (registry.get("status") or "").strip()
     try:
         status = Status(raw_status)
     except ValueError:
         raise MalformedResponse(f"unknown RegistryResponse status {raw_status!r}") from None
-    errors = tuple(registry_error(e) for e in registry.iter(_REGISTRY_ERROR))
-    entries = tuple(_entry(d) for d in child.iterchildren(_DOCUMENT_RESPONSE))
-    return ResponseEnvelope(status, errors, entries, _action(root))
+    return status, tuple(registry_error(e) for e in registry.iter(_REGISTRY_ERROR))
 
 
 def registry_error(element: etree._Element) -> RegistryError:
@@ -171,12 +179,18 @@ def registry_error(element: etree._Element) -> RegistryError:
     )
 
 
-def _entry(element: etree._Element) -> DocumentEntry:
+def read_entry(element: etree._Element, document_id: str | None = None) -> DocumentEntry:
+    """One document response: identifiers, media type and the Document (XOP or inline).
+
+    ``document_id`` replaces ``ihe:DocumentUniqueId`` for responses that name the document
+    otherwise (the rendered response's ``wado:SourceDocumentUniqueId``).
+    """
+
     def child_text(name: str) -> str | None:
         found = element.find(_q(ns.XDS_B, name))
         return None if found is None else _text(found) or None
 
-    document_uid = child_text("DocumentUniqueId")
+    document_uid = document_id if document_id is not None else child_text("DocumentUniqueId")
     repository_uid = child_text("RepositoryUniqueId")
     if not document_uid or not repository_uid:
         raise MalformedResponse("a DocumentResponse lacks DocumentUniqueId or RepositoryUniqueId")
@@ -206,7 +220,8 @@ def _entry(element: etree._Element) -> DocumentEntry:
     )
 
 
-def _action(root: etree._Element) -> str | None:
+def response_action(root: etree._Element) -> str | None:
+    """The trimmed ``wsa:Action`` of a response envelope, if any."""
     env_ns = etree.QName(root).namespace or ns.SOAP12_ENV
     header = root.find(_q(env_ns, "Header"))
     action = None if header is None else header.find(_q(ns.WSA, "Action"))
@@ -222,6 +237,9 @@ __all__ = [
     "ResponseEnvelope",
     "body_child",
     "parse_xml",
+    "read_entry",
     "read_envelope",
+    "read_registry_response",
     "registry_error",
+    "response_action",
 ]

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from lxml import etree
+
 from xdsi import ns
 from xdsi.client.envelope import DocumentEntry, ResponseEnvelope, parse_xml, read_envelope
 from xdsi.client.mtom import MultipartReader, Part, media_type, multipart_root
@@ -44,6 +46,8 @@ MAX_INLINE_BYTES: Final = 512 * 1024 * 1024
 
 DocumentCallback = Callable[[SavedDocument], None]
 """Called once per document, right after its file is complete (progress reporting)."""
+EnvelopeReader = Callable[[etree._Element], ResponseEnvelope]
+"""Reads the root SOAP part of one operation's response (RAD-69: :func:`read_envelope`)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def read_response(
     digest: bool = False,
     max_root_bytes: int = MAX_ROOT_BYTES,
     max_inline_bytes: int = MAX_INLINE_BYTES,
+    read: EnvelopeReader = read_envelope,
 ) -> RetrieveResult:
     """Read a RAD-69 response body, save its documents in ``out_dir``, return the result.
 
@@ -162,6 +167,9 @@ def read_response(
     digest:
         Compute each document's SHA-256 while writing it.  Off by default: on the 2-core
         reference machine hashing ran at ~140 MB/s and took over half of a 256 MiB retrieve.
+    read:
+        Reads the root part: :func:`~xdsi.client.envelope.read_envelope` for RAD-69, another
+        reader for the rendered operation (:mod:`xdsi.client.rendered`).
 
     Raises
     ------
@@ -173,10 +181,10 @@ def read_response(
     saver = _Saver(out_dir, on_document, digest)
     try:
         if media_type(content_type) == ns.MEDIA_MULTIPART_RELATED:
-            envelope = _read_multipart(content_type or "", chunks, saver, max_root_bytes)
+            envelope = _read_multipart(content_type or "", chunks, saver, max_root_bytes, read)
             mtom = True
         else:
-            envelope = _read_plain(chunks, saver, max_inline_bytes)
+            envelope = _read_plain(chunks, saver, max_inline_bytes, read)
             mtom = False
     finally:
         saver.cleanup()
@@ -194,8 +202,10 @@ def collect(chunks: Iterable[bytes], limit: int, what: str) -> bytes:
     return bytes(data)
 
 
-def _read_plain(chunks: Iterable[bytes], saver: _Saver, limit: int) -> ResponseEnvelope:
-    envelope = read_envelope(parse_xml(collect(chunks, limit, "SOAP response")))
+def _read_plain(
+    chunks: Iterable[bytes], saver: _Saver, limit: int, read: EnvelopeReader
+) -> ResponseEnvelope:
+    envelope = read(parse_xml(collect(chunks, limit, "SOAP response")))
     for index, entry in enumerate(envelope.entries):
         if entry.inline is None:
             raise MalformedResponse(
@@ -207,7 +217,11 @@ def _read_plain(chunks: Iterable[bytes], saver: _Saver, limit: int) -> ResponseE
 
 
 def _read_multipart(
-    content_type: str, chunks: Iterable[bytes], saver: _Saver, max_root_bytes: int
+    content_type: str,
+    chunks: Iterable[bytes],
+    saver: _Saver,
+    max_root_bytes: int,
+    read: EnvelopeReader,
 ) -> ResponseEnvelope:
     boundary, start_id = multipart_root(content_type)
     envelope: ResponseEnvelope | None = None
@@ -219,7 +233,7 @@ def _read_multipart(
         is_root = envelope is None and (cid == start_id if start_id else number == 0)
         if is_root:
             data = collect(part.iter_body(), max_root_bytes, "root SOAP part")
-            envelope = read_envelope(parse_xml(data))
+            envelope = read(parse_xml(data))
             waiting = _dispatch(envelope, saver, spooled)
         elif cid is None or (envelope is not None and cid not in waiting):
             log.warning("ignoring multipart part %s: no DocumentResponse references it", cid)
@@ -277,4 +291,11 @@ def _place_all(
         saver.place(index, envelope.entries[index], written, keep=not last)
 
 
-__all__ = ["MAX_INLINE_BYTES", "MAX_ROOT_BYTES", "DocumentCallback", "collect", "read_response"]
+__all__ = [
+    "MAX_INLINE_BYTES",
+    "MAX_ROOT_BYTES",
+    "DocumentCallback",
+    "EnvelopeReader",
+    "collect",
+    "read_response",
+]

@@ -19,7 +19,7 @@ standards.md §2.2: SOAP 1.2, WS-Addressing, optionally MTOM.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,8 +32,9 @@ from zeep.plugins import Plugin
 from zeep.wsdl.utils import etree_to_string
 
 from xdsi import ns
+from xdsi.client.envelope import read_envelope
 from xdsi.client.mtom import content_type_param, wrap_mtom
-from xdsi.client.receive import DocumentCallback, read_response
+from xdsi.client.receive import DocumentCallback, EnvelopeReader, read_response
 from xdsi.client.result import RetrieveResult
 from xdsi.client.transport import post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse, TransportFailure
@@ -48,6 +49,7 @@ copy (``wsdl/SOURCES.md``; :func:`xdsi.resources.wsdl_dir`)."""
 BINDING: Final = f"{{{ns.XDSI_B}}}ImagingDocumentSource_Binding"
 OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSet"
 CHUNK_SIZE: Final = 64 * 1024
+EPILOGUE_LIMIT: Final = 64 * 1024
 
 
 class AddressingFixes(Plugin):
@@ -214,24 +216,17 @@ class Requester:
         MalformedResponse
             Truncated or unreadable response (no partial file is left behind).
         """
-        out_dir.mkdir(parents=True, exist_ok=True)
-        body = self.envelope(request)
-        response = post_envelope(
-            self.session, self.endpoint, body, self.action, self.mtom, self.timeout
+        return exchange(
+            self.session,
+            self.endpoint,
+            self.envelope(request),
+            self.action,
+            out_dir,
+            mtom=self.mtom,
+            timeout=self.timeout,
+            on_document=on_document,
+            digest=digest,
         )
-        with response:
-            received = response.headers.get("Content-Type")
-            try:
-                return read_response(
-                    received,
-                    response.iter_content(CHUNK_SIZE),
-                    out_dir,
-                    on_document=on_document,
-                    digest=digest,
-                )
-            except requests.RequestException as exc:
-                # urllib3 reports a connection cut mid-body (chunked or Content-Length) here.
-                raise MalformedResponse(f"the response was cut off: {exc}") from exc
 
     def call(self, request: RetrieveImagingDocumentSetRequest) -> Any:
         """RAD-69 through zeep's own machinery; returns zeep's response object.
@@ -241,6 +236,55 @@ class Requester:
         exceptions (``zeep.exceptions.Fault`` …) are passed through unchanged.
         """
         return self.service[OPERATION](**zeep_body(request))
+
+
+def exchange(
+    session: requests.Session,
+    endpoint: str,
+    body: bytes,
+    action: str,
+    out_dir: Path,
+    *,
+    mtom: bool = False,
+    timeout: float = 300.0,
+    on_document: DocumentCallback | None = None,
+    digest: bool = False,
+    read: EnvelopeReader = read_envelope,
+) -> RetrieveResult:
+    """Post one request envelope and stream the documents of the answer into ``out_dir`` (RAD-69
+    and the rendered operation: ``read`` reads the operation's response element).
+
+    Raises :class:`TransportFailure`, :class:`~xdsi.errors.RemoteFault` and
+    :class:`MalformedResponse` as :meth:`Requester.retrieve` documents.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    response = post_envelope(session, endpoint, body, action, mtom, timeout)
+    with response:
+        received = response.headers.get("Content-Type")
+        chunks = response.iter_content(CHUNK_SIZE)
+        try:
+            result = read_response(
+                received, chunks, out_dir, on_document=on_document, digest=digest, read=read
+            )
+        except requests.RequestException as exc:
+            # urllib3 reports a connection cut mid-body (chunked or Content-Length) here.
+            raise MalformedResponse(f"the response was cut off: {exc}") from exc
+        _finish(chunks)
+        return result
+
+
+def _finish(chunks: Iterator[bytes]) -> None:
+    """Read what follows the closing delimiter (epilogue, chunked terminator), at most
+    :data:`EPILOGUE_LIMIT` bytes, so that a kept-alive connection can serve the next request;
+    a longer or broken tail only costs the connection."""
+    seen = 0
+    try:
+        for chunk in chunks:
+            seen += len(chunk)
+            if seen > EPILOGUE_LIMIT:
+                return
+    except requests.RequestException:
+        return
 
 
 def _serialize(envelope: etree._Element) -> bytes:
@@ -263,6 +307,7 @@ __all__ = [
     "AddressingFixes",
     "MtomTransport",
     "Requester",
+    "exchange",
     "request_for",
     "zeep_body",
 ]

@@ -553,14 +553,17 @@ def _encode_text(text: str, charsets: Sequence[str]) -> tuple[str, bytes]:
 
 
 def _codecs(charsets: Sequence[str]) -> Iterator[tuple[str, str]]:
-    """(listed name, Python codec) of each listed charset Python knows: IANA names and the DICOM
-    defined terms of Specific Character Set (PS3.18 §6.1.2, §8.1.6); unknown ones are skipped."""
+    """(media type label, Python codec) of each listed charset Python knows: IANA names (the
+    label is the name as listed) and the DICOM defined terms of Specific Character Set (PS3.18
+    §6.1.2, §8.1.6; labelled with the codec's name, e.g. ``ISO_IR 100`` → ``iso8859-1``);
+    unknown ones are skipped."""
     for listed in charsets:
         name = listed.strip()
         try:
-            yield name, codecs.lookup(python_encoding.get(name, name)).name
+            codec = codecs.lookup(python_encoding.get(name, name)).name
         except LookupError:
             continue
+        yield (codec if name in python_encoding else name), codec
 
 
 __all__ = [
