@@ -1,0 +1,166 @@
+"""The Rendered Requester (``xdsi retrieve --rendered``) against a real xdsi server on loopback.
+
+The server is ``make_app`` under waitress over a real SQLite store with the samples, a GSPS and
+an Encapsulated PDF (:mod:`tests.transactions.rendered_data`); requests go over a socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.client.live import LiveServer, live_server
+from tests.transactions.rendered_data import (
+    CT,
+    MULTIFRAME,
+    PDF_BYTES,
+    REPO_ID,
+    SR,
+    Extras,
+    make_extras,
+    uids,
+)
+from xdsi import ns
+from xdsi.cli import build_parser
+from xdsi.cli import retrieve as retrieve_command
+from xdsi.client.rendered import RenderedParameters, request_element, retrieve_rendered
+from xdsi.config import load_settings
+from xdsi.errors import InvalidRequest, RemoteFault
+from xdsi.model import DocumentRequest, Status
+
+
+@pytest.fixture(scope="module")
+def extras(tmp_path_factory: pytest.TempPathFactory) -> Extras:
+    return make_extras(tmp_path_factory.mktemp("client-rendered-extras"))
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    free_port_factory: Callable[[], int],
+    sample_files: list[Path],
+    extras: Extras,
+) -> Iterator[LiveServer]:
+    files = [*sample_files, *extras.paths]
+    with live_server(tmp_path_factory.mktemp("rendered-live"), free_port_factory(), files) as live:
+        yield live
+
+
+def doc(path: Path) -> DocumentRequest:
+    study, series, sop = uids(path)
+    return DocumentRequest(study, series, sop, REPO_ID)
+
+
+def test_rendered_retrieve_saves_files_and_reports_values(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    parameters = RenderedParameters(
+        content_types=("image/png",), rows="64", region="0,0,0.5,0.5", window_center="40",
+        window_width="400", annotation="technique",
+    )  # fmt: skip
+    rendered = retrieve_rendered(server.endpoint, [doc(CT)], parameters, tmp_path)
+    assert rendered.result.status is Status.SUCCESS
+    ((saved, used),) = rendered.pairs()
+    assert saved.path == tmp_path / f"{uids(CT)[2]}.png"
+    assert saved.mime_type == ns.MEDIA_PNG
+    with Image.open(saved.path) as picture:
+        assert picture.size == (64, 64)
+    assert used == {
+        "Annotation": "technique", "Rows": "64", "Columns": "64", "Region": "0,0,0.5,0.5",
+        "WindowWidth": "400", "WindowCenter": "40",
+    }  # fmt: skip
+    assert rendered.result.action == ns.ACTION_RENDERED + ns.RESPONSE_SUFFIX
+
+
+@pytest.mark.parametrize("mtom", [False, True])
+@pytest.mark.parametrize("action", [ns.ACTION_RENDERED, ns.ACTION_RENDERED_LEGACY])
+def test_region_as_text_mtom_and_legacy_action(
+    server: LiveServer, tmp_path: Path, mtom: bool, action: str
+) -> None:
+    parameters = RenderedParameters(region="0.25,0.25,0.75,0.75", region_as_text=True)
+    rendered = retrieve_rendered(
+        server.endpoint, [doc(CT)], parameters, tmp_path, action=action, mtom=mtom
+    )
+    ((saved, used),) = rendered.pairs()
+    assert saved.path.suffix == ".jpg"
+    assert used["Region"] == "0.25,0.25,0.75,0.75"
+    assert rendered.result.action == action + ns.RESPONSE_SUFFIX
+
+
+def test_partial_success_animation_text_and_pdf(
+    server: LiveServer, tmp_path: Path, extras: Extras
+) -> None:
+    parameters = RenderedParameters(
+        content_types=("image/gif", "text/plain", "application/pdf"), frame_number=None
+    )
+    study, series, _ = uids(CT)
+    missing = DocumentRequest(study, series, "1.2.3.4", REPO_ID)
+    documents = [doc(MULTIFRAME), doc(SR), doc(extras.pdf), missing]
+    rendered = retrieve_rendered(server.endpoint, documents, parameters, tmp_path)
+    result = rendered.result
+    assert result.status is Status.PARTIAL_SUCCESS
+    gif, text, pdf = result.documents
+    with Image.open(gif.path) as animation:
+        assert animation.n_frames == 10
+    assert text.mime_type == "text/plain; charset=utf-8" and text.path.suffix == ".txt"
+    assert "Diameter" in text.path.read_text()
+    assert pdf.path.read_bytes() == PDF_BYTES and pdf.path.suffix == ".pdf"
+    (error,) = result.errors
+    assert (error.error_code, error.location) == (ns.XDS_DOCUMENT_UNIQUE_ID_ERROR, "1.2.3.4")
+
+
+def test_bad_values_are_sent_as_given(server: LiveServer, tmp_path: Path) -> None:
+    parameters = RenderedParameters(rows="abc", window_center="1")
+    rendered = retrieve_rendered(server.endpoint, [doc(CT)], parameters, tmp_path)
+    assert rendered.result.status is Status.FAILURE
+    assert [e.error_code for e in rendered.result.errors] == [ns.WADO_INVALID_PARAMETER]
+
+
+def test_request_checks_of_the_client() -> None:
+    with pytest.raises(InvalidRequest):
+        request_element([], RenderedParameters())
+    with pytest.raises(InvalidRequest):
+        request_element([doc(CT)], RenderedParameters(region="0,0,1"))
+
+
+def test_fault_is_reported(server: LiveServer, tmp_path: Path) -> None:
+    # a RAD-69 action on a rendered body: the endpoint answers with a Sender fault
+    with pytest.raises(RemoteFault):
+        retrieve_rendered(
+            server.endpoint, [doc(CT)], RenderedParameters(), tmp_path, action=ns.ACTION_RAD69
+        )
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    args: argparse.Namespace = build_parser([retrieve_command]).parse_args(["retrieve", *argv])
+    code = retrieve_command.run(args, load_settings(environ={}))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_rendered(
+    server: LiveServer, tmp_path: Path, extras: Extras, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study, series, sop = uids(CT)
+    _, gsps_series, gsps = uids(extras.gsps)
+    base = ["--endpoint", server.endpoint, "--study", study, "--series", series, "--instance",
+            sop, "--repository-id", REPO_ID, "--out", str(tmp_path), "--rendered"]  # fmt: skip
+    code, out, _ = run_cli(
+        [*base, "--content-type", "image/png", "--columns", "32", "--presentation-uid", gsps,
+         "--presentation-series-uid", gsps_series, "--anonymize", "--frame-number", "1",
+         "--image-quality", "80", "--charset", "utf-8", "--mtom"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, out
+    assert f"{sop}.png image/png" in out and f"PresentationUID={gsps}" in out
+    assert "Anonymize=yes" in out and "FrameNumber=1" in out and "Columns=32" in out
+    code, out, _ = run_cli([*base, "--rows", "0"], capsys)
+    assert code == 1 and ns.WADO_INVALID_PARAMETER in out
+    code, out, _ = run_cli([*base, "--annotation", "patient", "--instance", "1.2.3"], capsys)
+    assert code == 2 and "Annotation=patient" in out
+    code, _, err = run_cli([*base, "--region", "1,2"], capsys)
+    assert code == 1 and "--region" in err
