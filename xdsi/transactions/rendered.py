@@ -234,22 +234,22 @@ def retrieve_rendered_imaging_document_set(
               for d in docs if (p := d.presentation_uid)]  # fmt: skip
     records = records_for(named, store)
     spool = _Spool()
-    pending: list[tuple[RenderedDocumentRequest, Future[RenderedDocument] | XdsiErrorBox]] = []
+    prepared: list[tuple[RenderedDocumentRequest, _Job | XdsiErrorBox]] = []
     for doc in docs:
         try:
-            job = _prepare(doc, records, settings)
+            prepared.append((doc, _prepare(doc, records, settings)))
         except errors.XdsiError as exc:
-            pending.append((doc, XdsiErrorBox(exc)))
-            continue
-        if executor is None:
-            done: Future[RenderedDocument] = Future()
-            try:
-                done.set_result(_render_job(job, store, spool))
-            except BaseException as exc:
-                done.set_exception(exc)
-            pending.append((doc, done))
+            prepared.append((doc, XdsiErrorBox(exc)))
+    jobs = sum(isinstance(item, _Job) for _, item in prepared)
+    pool = executor if jobs > 1 else None  # one image: no hand-over to another thread
+    pending: list[tuple[RenderedDocumentRequest, Future[RenderedDocument] | XdsiErrorBox]] = []
+    for doc, item in prepared:
+        if isinstance(item, XdsiErrorBox):
+            pending.append((doc, item))
+        elif pool is not None:
+            pending.append((doc, pool.submit(_render_job, item, store, spool)))
         else:
-            pending.append((doc, executor.submit(_render_job, job, store, spool)))
+            pending.append((doc, _run_now(item, store, spool)))
     budget = settings.max_response_bytes
     for doc, result in pending:
         try:
@@ -287,6 +287,15 @@ class XdsiErrorBox:
     """A document refused before rendering (kept in line with the futures, in request order)."""
 
     error: errors.XdsiError
+
+
+def _run_now(job: _Job, store: Store, spool: _Spool) -> Future[RenderedDocument]:
+    done: Future[RenderedDocument] = Future()
+    try:
+        done.set_result(_render_job(job, store, spool))
+    except Exception as exc:  # kept for _result, exactly as a pool worker would
+        done.set_exception(exc)
+    return done
 
 
 def _result(future: Future[RenderedDocument]) -> RenderedDocument:
@@ -405,9 +414,7 @@ def _essence(media_type: str) -> str:
 
 def _read(store: Store, record: InstanceRecord) -> Dataset:
     with store.open(record) as fh:
-        ds = dcmread(fh)
-    ds.decode()  # all text values decoded now, in this thread (Specific Character Set)
-    return ds
+        return dcmread(fh)
 
 
 def _render_job(job: _Job, store: Store, spool: _Spool) -> RenderedDocument:

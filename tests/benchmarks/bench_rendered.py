@@ -1,0 +1,214 @@
+"""Retrieve Rendered benchmark (not collected): ``python -m tests.benchmarks.bench_rendered``.
+
+All in one run, on 400 instances of the 512x512 CT ``693_UNCR.dcm`` (``studygen``) in a real
+SQLite store served by waitress on loopback:
+
+1. One instance to image/jpeg at its own size: median latency of a whole SOAP request to
+   ``xdsi serve`` in its own process (``xdsi.client.rendered.retrieve_rendered``: envelope,
+   HTTP, rendering, MTOM, file written),
+   of the transaction alone, and of the bare pipeline — ``pydicom.dcmread`` of the file bytes,
+   ``pixel_array``, Modality LUT, the file's window in numpy, Pillow JPEG q90 — which is the
+   floor any renderer built on these libraries can reach.
+2. 64x64 JPEG thumbnails of the 400 instances in one request: images per second over SOAP
+   (the server renders on ``render_workers`` threads), and of the bare pipeline on one thread.
+3. Orthanc (``/usr/sbin/Orthanc``, when installed): ``GET /instances/{id}/rendered`` with
+   ``Accept: image/jpeg`` for the same image (median latency), and its 64x64 thumbnails
+   (``?width=64&height=64``), one request per instance.  Orthanc is started on loopback and
+   stopped by PID.
+
+Goals (issue 5): single-image JPEG within 1.5x of the bare pipeline, faster than Orthanc.
+Figures vary by ±30 % on the loaded 2-core project machine; they are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import requests
+from PIL import Image
+from pydicom.pixels.processing import apply_modality_lut
+
+from tests.benchmarks.studygen import generate_ct_study
+from tests.transactions.rendered_data import REPO_ID
+from xdsi.client.rendered import RenderedParameters, retrieve_rendered
+from xdsi.config import load_settings
+from xdsi.model import DocumentRequest, Status
+from xdsi.store import open_store
+from xdsi.transactions.rendered import (
+    RenderedDocumentRequest,
+    RetrieveRenderedRequest,
+    retrieve_rendered_imaging_document_set,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def median_ms(action: Callable[[], object], runs: int) -> float:
+    action()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def bare_jpeg(data: bytes, size: tuple[int, int] | None = None) -> bytes:
+    """The bare pydicom + numpy + Pillow pipeline: decode, Modality LUT, the file's first
+    window (PS3.3 C.11.2.1.2.1 LINEAR), optional BOX resize, JPEG q90."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    values = apply_modality_lut(ds.pixel_array, ds)
+    center = float(ds.WindowCenter[0] if ds["WindowCenter"].VM > 1 else ds.WindowCenter)
+    width = float(ds.WindowWidth[0] if ds["WindowWidth"].VM > 1 else ds.WindowWidth)
+    scaled = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255.0
+    image = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
+    if size is not None:
+        image = image.resize(size, Image.Resampling.BOX)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def orthanc_figures(paths: list[Path], runs: int, workdir: Path) -> tuple[float, float] | None:
+    """(median ms of one rendered JPEG, thumbnails/s) from a throw-away Orthanc, or None."""
+    if not (shutil.which("Orthanc") or shutil.which("Orthanc", path="/usr/sbin:/usr/local/sbin")):
+        return None
+    from tests.peers.orthanc import running_orthanc
+
+    with running_orthanc(workdir) as orthanc, requests.Session() as session:
+        ids = []
+        for path in paths:
+            answer = session.post(f"{orthanc.url}/instances", data=path.read_bytes(), timeout=60)
+            answer.raise_for_status()
+            ids.append(answer.json()["ID"])
+        headers = {"Accept": "image/jpeg"}
+
+        def one() -> None:
+            reply = session.get(f"{orthanc.url}/instances/{ids[0]}/rendered", headers=headers)
+            reply.raise_for_status()
+            assert reply.content[:2] == b"\xff\xd8"
+
+        latency = median_ms(one, runs)
+        start = time.perf_counter()
+        for orthanc_id in ids:
+            reply = session.get(
+                f"{orthanc.url}/instances/{orthanc_id}/rendered?width=64&height=64",
+                headers=headers,
+            )
+            reply.raise_for_status()
+        return latency, len(ids) / (time.perf_counter() - start)
+
+
+@contextmanager
+def serving(paths: list[Path], data_dir: Path, workers: int) -> Iterator[str]:
+    """``xdsi import`` the files, run ``xdsi serve`` (its own process, this checkout's code) on a
+    free loopback port, yield the endpoint URL, stop the server by its PID."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDSI_RENDER_WORKERS": str(workers)}
+    base = [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir)]
+    source = str(paths[0].parent)
+    subprocess.run([*base, "import", source], check=True, capture_output=True, env=env)
+    server = subprocess.Popen(
+        [*base, "serve", "--port", "0", "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--instances", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=4, help="render_workers of the server")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-rendered-") as tmp:
+        root = Path(tmp)
+        paths = generate_ct_study(root / "study", args.instances, series=1)
+        first = pydicom.dcmread(paths[0], stop_before_pixels=True)
+        docs = []
+        for path in paths:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            docs.append(DocumentRequest(
+                str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), REPO_ID
+            ))  # fmt: skip
+        data = paths[0].read_bytes()
+
+        bare_ms = median_ms(lambda: bare_jpeg(data), args.runs)
+        settings = load_settings(None, environ={}, data_dir=root / "store")
+        store = open_store(settings)
+        for path in paths[:1]:
+            store.put(path)
+        single = RetrieveRenderedRequest((RenderedDocumentRequest(
+            str(first.StudyInstanceUID), str(first.SeriesInstanceUID), str(first.SOPInstanceUID),
+            content_types=("image/jpeg",),
+        ),))  # fmt: skip
+
+        def transaction() -> None:
+            outcome = retrieve_rendered_imaging_document_set(single, store, settings)
+            assert outcome.status is Status.SUCCESS
+            b"".join(outcome.documents[0].payload.chunks())
+
+        transaction_ms = median_ms(transaction, args.runs)
+        store.close()
+
+        out = root / "out"
+        with serving(paths, root / "served", args.workers) as endpoint:
+            jpeg = RenderedParameters()
+            session = requests.Session()  # one client, as a viewer would be
+
+            def over_soap() -> None:
+                result = retrieve_rendered(endpoint, docs[:1], jpeg, out, session=session).result
+                assert result.status is Status.SUCCESS
+
+            soap_ms = median_ms(over_soap, args.runs)
+            thumbs = RenderedParameters(rows="64", columns="64")
+            start = time.perf_counter()
+            result = retrieve_rendered(
+                endpoint, docs, thumbs, out / "thumbs", session=session
+            ).result
+            soap_rate = len(result.documents) / (time.perf_counter() - start)
+            assert result.status is Status.SUCCESS, result.errors[:3]
+
+        start = time.perf_counter()
+        for path in paths:
+            bare_jpeg(path.read_bytes(), (64, 64))
+        bare_rate = len(paths) / (time.perf_counter() - start)
+        orthanc = orthanc_figures(paths, args.runs, root / "orthanc")
+
+    print(f"512x512 CT -> image/jpeg, median of {args.runs}:")
+    print(f"  bare pydicom+Pillow pipeline  {bare_ms:7.1f} ms")
+    print(f"  xdsi transaction (no HTTP)    {transaction_ms:7.1f} ms")
+    print(f"  xdsi over SOAP (loopback)     {soap_ms:7.1f} ms  ({soap_ms / bare_ms:.2f}x bare)")
+    if orthanc is not None:
+        print(f"  Orthanc /rendered             {orthanc[0]:7.1f} ms")
+    print(f"{args.instances} thumbnails 64x64 JPEG:")
+    print(f"  bare pipeline, one thread     {bare_rate:7.0f} images/s")
+    print(f"  xdsi, one SOAP request        {soap_rate:7.0f} images/s ({args.workers} workers)")
+    if orthanc is not None:
+        print(f"  Orthanc, one GET each         {orthanc[1]:7.0f} images/s")
+    else:
+        print("  Orthanc not installed: not measured")
+
+
+if __name__ == "__main__":
+    main()
