@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import lxml.html
 import numpy as np
 import pydicom
 import pytest
@@ -263,6 +264,9 @@ def test_structured_report_as_plain_text_and_html(store: Store, settings: Settin
     html = data(page).decode("utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert "&amp;%$§&quot;!()&lt;&gt;{}/;" in html  # the sample's special characters, escaped
+    tree = lxml.html.document_fromstring(html)
+    assert {ul.getparent().tag for ul in tree.iter("ul")} == {"body", "li"}  # valid nesting
+    assert len(tree.findall(".//li")) == len(documents_tree_items(pydicom.dcmread(SR)))
     default = one(store, settings, request_for(SR, content_types=()))
     assert default.payload.media_type.startswith(ns.MEDIA_TEXT_HTML)
 
@@ -297,6 +301,15 @@ def test_repository_echo_and_home_community(store: Store, settings: Settings) ->
     assert document.request.repository_unique_id == settings.repository_unique_id
     document = one(store, settings, request_for(CT, home_community_id="urn:oid:1.2.3"))
     assert document.request.home_community_id == "urn:oid:1.2.3"
+
+
+def documents_tree_items(ds: pydicom.Dataset) -> list[pydicom.Dataset]:
+    items = []
+    for item in ds.ContentSequence:
+        items.append(item)
+        if "ContentSequence" in item:
+            items += documents_tree_items(item)
+    return items
 
 
 # --- bad input ------------------------------------------------------------------------------------

@@ -139,18 +139,18 @@ def sr_html(ds: Dataset, *, anonymize: bool = False, charset: str = "utf-8") -> 
         out.append("<dl>")
         out += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in header]
         out.append("</dl>")
-    depth_open = -1
+    previous = -1  # depth of the open <li>; children open a <ul> inside it (valid nesting)
     for depth, _relationship, name, value in _walk(ds.ContentSequence, 0):
-        while depth_open < depth:
-            out.append("<ul>")
-            depth_open += 1
-        while depth_open > depth:
-            out.append("</ul>")
-            depth_open -= 1
+        if depth > previous:
+            out.append("<ul>")  # the walk goes down one level at a time
+        else:
+            out.append("</li>" + "</ul></li>" * (previous - depth))
         label = f"<b>{html.escape(name)}</b>: " if name and value else html.escape(name)
         text = html.escape(value).replace("\r\n", "\n").replace("\n", "<br>")
-        out.append(f"<li>{label}{text}</li>")
-    out += ["</ul>"] * (depth_open + 1)
+        out.append(f"<li>{label}{text}")
+        previous = depth
+    if previous >= 0:
+        out.append("</li>" + "</ul></li>" * previous + "</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
