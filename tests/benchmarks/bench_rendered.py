@@ -27,12 +27,11 @@ import io
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import requests
 from PIL import Image
 from pydicom.pixels.processing import apply_modality_lut
 
+from tests.benchmarks.bench_transcode import _median_ms as median_ms
 from tests.benchmarks.studygen import generate_ct_study
 from tests.transactions.rendered_data import REPO_ID
 from xdsi.client.rendered import RenderedParameters, retrieve_rendered
@@ -55,16 +55,6 @@ from xdsi.transactions.rendered import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def median_ms(action: Callable[[], object], runs: int) -> float:
-    action()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def bare_jpeg(data: bytes, size: tuple[int, int] | None = None) -> bytes:

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.client.live import LiveServer, live_server
+from tests.transactions import rendered_data
 from tests.transactions.rendered_data import (
     CT,
     MULTIFRAME,
@@ -21,7 +22,6 @@ from tests.transactions.rendered_data import (
     REPO_ID,
     SR,
     Extras,
-    make_extras,
     uids,
 )
 from xdsi import ns
@@ -32,10 +32,8 @@ from xdsi.config import load_settings
 from xdsi.errors import InvalidRequest, RemoteFault
 from xdsi.model import DocumentRequest, Status
 
-
-@pytest.fixture(scope="module")
-def extras(tmp_path_factory: pytest.TempPathFactory) -> Extras:
-    return make_extras(tmp_path_factory.mktemp("client-rendered-extras"))
+# The shared fixtures: one real store per module with the samples, GSPSs and a PDF.
+extras = rendered_data.extras
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -15,6 +14,7 @@ from lxml import etree
 from PIL import Image
 
 from tests.soap.support import call, envelope, fault_parts, mtom_wrap, parse_multipart
+from tests.transactions import rendered_data
 from tests.transactions.rendered_data import (
     CT,
     MULTIFRAME,
@@ -22,14 +22,12 @@ from tests.transactions.rendered_data import (
     RGB,
     SR,
     Extras,
-    make_extras,
     uids,
 )
 from xdsi import ns
-from xdsi.config import Settings, load_settings
+from xdsi.config import Settings
 from xdsi.soap.app import make_app
 from xdsi.soap.rendered import document_from_wire, request_from_wire
-from xdsi.store import open_store
 from xdsi.store.base import Store
 
 REFERENCE = Path("/work/shared/reference/examples")
@@ -42,24 +40,10 @@ RESPONSE_ORDER = [
 ]  # fmt: skip
 """Child order of RenderedDocumentResponse in the served schema (dcm4che's order)."""
 
-
-@pytest.fixture(scope="module")
-def extras(tmp_path_factory: pytest.TempPathFactory) -> Extras:
-    return make_extras(tmp_path_factory.mktemp("soap-rendered-extras"))
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(None, environ={}, data_dir=tmp_path_factory.mktemp("soap-rendered"))
-
-
-@pytest.fixture(scope="module")
-def store(settings: Settings, sample_files: list[Path], extras: Extras) -> Iterator[Store]:
-    s = open_store(settings)
-    for path in [*sample_files, *extras.paths]:
-        s.put(path)
-    yield s
-    s.close()
+# The shared fixtures: one real store per module with the samples, GSPSs and a PDF.
+extras = rendered_data.extras
+settings = rendered_data.settings
+store = rendered_data.store
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,19 @@
 
 There is no sample presentation state or PDF, so they are built with pydicom
 (:func:`tests.imaging.render_helpers.make_gsps`) and written as Part 10 files that the store
-indexes like any other instance.
+indexes like any other instance.  The fixtures ``extras``, ``settings`` and ``store`` (one real
+SQLite store per test module with the samples and these objects) are imported by the rendered
+test modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     ColorSoftcopyPresentationStateStorage,
@@ -20,6 +24,9 @@ from pydicom.uid import (
 )
 
 from tests.imaging.render_helpers import Text, make_gsps
+from xdsi.config import Settings, load_settings
+from xdsi.store import open_store
+from xdsi.store.base import Store
 from xdsi.transactions.rendered import RenderedDocumentRequest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "dicom"
@@ -114,3 +121,22 @@ def presentation_of(path: Path) -> dict[str, str]:
     """PresentationUID/PresentationSeriesUID values naming the presentation state file."""
     _, series, sop = uids(path)
     return {"presentation_uid": sop, "presentation_series_uid": series}
+
+
+@pytest.fixture(scope="module")
+def extras(tmp_path_factory: pytest.TempPathFactory) -> Extras:
+    return make_extras(tmp_path_factory.mktemp("rendered-extras"))
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(None, environ={}, data_dir=tmp_path_factory.mktemp("rendered-store"))
+
+
+@pytest.fixture(scope="module")
+def store(settings: Settings, sample_files: list[Path], extras: Extras) -> Iterator[Store]:
+    s = open_store(settings)
+    for path in [*sample_files, *extras.paths]:
+        s.put(path)
+    yield s
+    s.close()

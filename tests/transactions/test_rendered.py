@@ -8,7 +8,6 @@ and a PDF built for the tests (:mod:`tests.transactions.rendered_data`).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from PIL import Image
 from pydicom.encaps import encapsulate
 
+from tests.transactions import rendered_data
 from tests.transactions.rendered_data import (
     CT,
     KOS,
@@ -28,7 +28,6 @@ from tests.transactions.rendered_data import (
     SAMPLES,
     SR,
     Extras,
-    make_extras,
     presentation_of,
     request_for,
 )
@@ -36,7 +35,6 @@ from xdsi import ns
 from xdsi.config import Settings, load_settings
 from xdsi.imaging.render import RenderParams, render
 from xdsi.model import Status
-from xdsi.store import open_store
 from xdsi.store.base import Store
 from xdsi.transactions import rendered
 from xdsi.transactions.rendered import (
@@ -49,24 +47,10 @@ from xdsi.transactions.rendered import (
 
 PNG = ("image/png",)
 
-
-@pytest.fixture(scope="module")
-def extras(tmp_path_factory: pytest.TempPathFactory) -> Extras:
-    return make_extras(tmp_path_factory.mktemp("rendered-extras"))
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(None, environ={}, data_dir=tmp_path_factory.mktemp("rendered-store"))
-
-
-@pytest.fixture(scope="module")
-def store(settings: Settings, sample_files: list[Path], extras: Extras) -> Iterator[Store]:
-    s = open_store(settings)
-    for path in [*sample_files, *extras.paths]:
-        s.put(path)
-    yield s
-    s.close()
+# The shared fixtures: one real store per module with the samples, GSPSs and a PDF.
+extras = rendered_data.extras
+settings = rendered_data.settings
+store = rendered_data.store
 
 
 def run(
