@@ -7,13 +7,16 @@ an Encapsulated PDF (:mod:`tests.transactions.rendered_data`); requests go over 
 from __future__ import annotations
 
 import argparse
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zeep
 from PIL import Image
 
 from tests.client.live import LiveServer, live_server
+from tests.soap.schemas import validate_body_element
 from tests.transactions import rendered_data
 from tests.transactions.rendered_data import (
     CT,
@@ -118,6 +121,17 @@ def test_bad_values_are_sent_as_given(server: LiveServer, tmp_path: Path) -> Non
     assert [e.error_code for e in rendered.result.errors] == [ns.WADO_INVALID_PARAMETER]
 
 
+def test_request_is_valid_against_the_served_schemas() -> None:
+    parameters = RenderedParameters(
+        content_types=("image/png", "image/jpeg"), charsets=("utf-8",), annotation="patient",
+        rows="1", columns="2", region="0,0,1,1", window_center="1", window_width="2",
+        image_quality="3", presentation_uid="1.2", presentation_series_uid="1.3", anonymize=True,
+        frame_number="4",
+    )  # fmt: skip
+    home = DocumentRequest(*uids(CT), REPO_ID, "urn:oid:1.2.3")
+    validate_body_element(request_element([doc(CT), doc(SR), home], parameters))
+
+
 def test_request_checks_of_the_client() -> None:
     with pytest.raises(InvalidRequest):
         request_element([], RenderedParameters())
@@ -162,3 +176,33 @@ def test_cli_rendered(
     assert code == 2 and "Annotation=patient" in out
     code, _, err = run_cli([*base, "--region", "1,2"], capsys)
     assert code == 1 and "--region" in err
+
+
+def test_zeep_calls_the_rendered_operation_from_the_served_wsdl(server: LiveServer) -> None:
+    """zeep builds the request from ``?wsdl`` and reads the MTOM answer with its own machinery."""
+    client = zeep.Client(
+        f"{server.endpoint}?wsdl",
+        settings=zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True),
+    )
+    study, series, sop = uids(CT)
+    answer = client.service.ImagingDocumentSource_RetrieveRenderedImagingDocumentSet(
+        StudyRequest=[{
+            "studyInstanceUID": study,
+            "SeriesRequest": [{
+                "seriesInstanceUID": series,
+                "RenderedDocumentRequest": [{
+                    "RepositoryUniqueId": REPO_ID,
+                    "DocumentUniqueId": sop,
+                    "Columns": "32",
+                    "Region": {"XMin": "0", "YMin": "0", "XMax": "0.5", "YMax": "1"},
+                    "ContentTypeList": {"ContentType": ["image/png"]},
+                }],
+            }],
+        }]
+    )  # fmt: skip
+    assert answer.RegistryResponse.status == ns.STATUS_SUCCESS
+    (item,) = answer.RenderedDocumentResponse
+    assert (item.SourceDocumentUniqueId, item.Columns, item.Rows) == (sop, "32", "64")
+    assert (item.Region.XMax, item.mimeType) == ("0.5", ns.MEDIA_PNG)
+    with Image.open(io.BytesIO(item.Document)) as picture:
+        assert picture.size == (32, 64)

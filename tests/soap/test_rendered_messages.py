@@ -1,6 +1,7 @@
 """The rendered operation on the wire (PS3.18 2017b §6.4.2): lenient parsing, the reference
 requests, both action spellings, every parameter and the bad-input list through the in-process
-WSGI application over a real SQLite store."""
+WSGI application over a real SQLite store.  Every response read by :func:`answer` is validated
+against the schemas the endpoint serves."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from lxml import etree
 from PIL import Image
 
+from tests.soap.schemas import validate_body_element
 from tests.soap.support import call, envelope, fault_parts, mtom_wrap, parse_multipart
 from tests.transactions import rendered_data
 from tests.transactions.rendered_data import (
@@ -93,6 +95,7 @@ def answer(reply) -> tuple[etree._Element, list[etree._Element], dict[str, bytes
         parts = parse_multipart(reply.content_type, reply.body).parts
     body = reply.xml().find("env:Body", NSMAP)
     (response,) = list(body)
+    validate_body_element(response)  # against the schemas the endpoint serves (?wsdl)
     registry = response.find("wado:RegistryResponse", NSMAP)
     assert registry is not None
     return registry, response.findall("wado:RenderedDocumentResponse", NSMAP), parts

@@ -1,10 +1,13 @@
 """The Rendered Requester: Retrieve Rendered Imaging Document Set (PS3.18 2017b §6.4.2).
 
-The request envelope is written with lxml in the element order of the schema the source serves
-(dcm4che's ``dicom.wado.ws.2011.xsd``: WindowWidth before WindowCenter, Anonymize and FrameNumber
-after the other values, ContentTypeList and CharsetList last) and the structured Region of
-PS3.18 §8.2.4.  zeep is not used: the repository's RAD-69 WSDL has no rendered operation.  The
-answer is streamed to disk by the RAD-69 reader (:func:`xdsi.client.requester.exchange`) with
+The request envelope is written with lxml in the element order of the schema xdsi serves
+(``wsdl/schema/DICOM/dicom.wado.ws.2011.xsd``, dcm4che's order: WindowWidth before WindowCenter,
+Anonymize and FrameNumber after the other values, ContentTypeList and CharsetList last) and the
+structured Region of PS3.18 §8.2.4; the tests validate it against the served schemas and check
+that zeep, driven by the served WSDL, gets the same answers.  lxml rather than zeep because a
+requester tool must also send what other sources expect and what the schema forbids: the Region
+string of dcm4che's schema (``region_as_text``), the prose action, invalid values.  The answer is
+streamed to disk by the RAD-69 reader (:func:`xdsi.client.requester.exchange`) with
 a root-part reader for ``wado:RetrieveRenderedImagingDocumentSetResponse``; files are named
 ``<SourceDocumentUniqueId>.<extension of the media type>``.
 """
