@@ -206,3 +206,18 @@ def test_zeep_calls_the_rendered_operation_from_the_served_wsdl(server: LiveServ
     assert (item.Region.XMax, item.mimeType) == ("0.5", ns.MEDIA_PNG)
     with Image.open(io.BytesIO(item.Document)) as picture:
         assert picture.size == (32, 64)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--anonymize"], "--anonymize goes with"), (["--xpath", "/"], "--xpath goes with"),
+     (["--metadata", "--rendered"], "different requests")],
+)  # fmt: skip
+def test_cli_option_combinations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    study, series, sop = uids(CT)
+    base = ["--endpoint", "http://127.0.0.1:9/x", "--study", study, "--series", series,
+            "--instance", sop, "--repository-id", REPO_ID, "--out", str(tmp_path)]  # fmt: skip
+    code, _, err = run_cli([*base, *flags], capsys)
+    assert code == 1 and message in err
