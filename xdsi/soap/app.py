@@ -43,7 +43,6 @@ from xdsi.soap.rendered import RenderTransaction, rendered_operation
 from xdsi.soap.service import Retrieve
 from xdsi.soap.wsdl import WsdlDocuments
 from xdsi.soap.xmlsafe import XmlRejected, parse_xml
-from xdsi.transactions.rendered import rendered_transaction
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
         MetadataOutcome,
         RetrieveImagingDocumentSetInformationRequest,
     )
+    from xdsi.transactions.rendered_model import RenderedOutcome, RetrieveRenderedRequest
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ def make_app(
     if retrieve_information is not None:
         operations.append(metadata_operation(retrieve_information))
     if render is None and store is not None:
-        render = rendered_transaction(settings, store)
+        render = _rendered_transaction(settings, store)
     if render is not None:
         operations.append(rendered_operation(render))
     return SoapApplication(settings, operations)
@@ -371,6 +371,24 @@ def _metadata_transaction(settings: Settings, store: Store, warm: bool) -> Retri
         return retrieve_imaging_document_set_information(request, store, settings, cache)
 
     return retrieve_information
+
+
+def _rendered_transaction(settings: Settings, store: Store) -> RenderTransaction:
+    """The rendered transaction bound to ``store``, built on the first rendered request:
+    :mod:`xdsi.transactions.rendered` (pydicom, numpy, Pillow, the renderer) stays out of an
+    endpoint that is never asked for a rendering (docs/performance.md, RAD-69 memory)."""
+    bound: list[RenderTransaction] = []
+    lock = threading.Lock()
+
+    def render(request: RetrieveRenderedRequest) -> RenderedOutcome:
+        with lock:
+            if not bound:
+                from xdsi.transactions.rendered import rendered_transaction
+
+                bound.append(rendered_transaction(settings, store))
+        return bound[0](request)
+
+    return render
 
 
 __all__ = ["SoapApplication", "make_app"]

@@ -31,7 +31,7 @@ from xdsi.soap import faults
 from xdsi.soap.mtom import Attachment, cid_url, content_id
 from xdsi.soap.operation import Operation, Reply
 from xdsi.soap.registry import registry_response
-from xdsi.transactions.rendered import (
+from xdsi.transactions.rendered_model import (
     RenderedDocumentRequest,
     RenderedOutcome,
     RetrieveRenderedRequest,

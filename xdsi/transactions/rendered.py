@@ -36,7 +36,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Final
 
 from pydicom import dcmread
@@ -51,7 +51,6 @@ from xdsi.imaging.grayscale import number_of_frames
 from xdsi.imaging.render import (
     RENDERED_MEDIA_TYPES,
     SINGLE_IMAGE_MEDIA_TYPES,
-    Region,
     RenderParams,
     parse_annotation,
     parse_decimal,
@@ -59,8 +58,15 @@ from xdsi.imaging.render import (
     parse_region,
     render,
 )
-from xdsi.model import DocumentRequest, Payload, RegistryError, Status, status_of
+from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
+from xdsi.transactions.rendered_model import (
+    RenderedDocument,
+    RenderedDocumentRequest,
+    RenderedOutcome,
+    RetrieveRenderedRequest,
+    ValuesUsed,
+)
 from xdsi.transactions.resolve import located, records_for, resolve, too_many
 from xdsi.uids import is_valid_uid
 
@@ -77,97 +83,6 @@ MEMORY_BUDGET: Final = 64 << 20
 """In-memory renderings of one message together; beyond, every further rendering is on disk."""
 ANONYMIZE_YES: Final = frozenset({"yes", "true", "1", ""})
 ANONYMIZE_NO: Final = frozenset({"no", "false", "0"})
-
-
-@dataclass(frozen=True)
-class RenderedDocumentRequest:
-    """One ``wado:RenderedDocumentRequest`` with its study/series (PS3.18 2017b §6.4.2.1).
-
-    Values are the stripped wire text; parsing them is the transaction's job so that a bad value
-    is a RegistryError of this document.  ``region`` is the string form or the XMin/YMin/XMax/
-    YMax children by local name; ``unsupported`` names request children in a WADO namespace
-    that this operation does not define.
-    """
-
-    study_instance_uid: str
-    series_instance_uid: str
-    document_unique_id: str
-    repository_unique_id: str | None = None
-    home_community_id: str | None = None
-    content_types: tuple[str, ...] = ()
-    charsets: tuple[str, ...] = ()
-    annotation: str | None = None
-    rows: str | None = None
-    columns: str | None = None
-    region: str | Mapping[str, str] | None = None
-    window_center: str | None = None
-    window_width: str | None = None
-    image_quality: str | None = None
-    presentation_uid: str | None = None
-    presentation_series_uid: str | None = None
-    anonymize: str | None = None
-    frame_number: str | None = None
-    unsupported: tuple[str, ...] = ()
-
-    @property
-    def document(self) -> DocumentRequest:
-        """The identifying part, as RAD-69 checks it."""
-        return DocumentRequest(
-            self.study_instance_uid,
-            self.series_instance_uid,
-            self.document_unique_id,
-            self.repository_unique_id,
-            self.home_community_id,
-        )
-
-
-@dataclass(frozen=True)
-class RetrieveRenderedRequest:
-    """A whole ``wado:RetrieveRenderedImagingDocumentSetRequest``."""
-
-    documents: tuple[RenderedDocumentRequest, ...]
-
-
-@dataclass(frozen=True)
-class ValuesUsed:
-    """The values echoed in a RenderedDocumentResponse: "the actual value used" (§6.4.2.2).
-
-    None means not used (e.g. no window for a colour image or a text rendering).
-    """
-
-    annotation: tuple[str, ...] = ()
-    rows: int | None = None
-    columns: int | None = None
-    region: Region | None = None
-    window_center: float | None = None
-    window_width: float | None = None
-    image_quality: int | None = None
-    presentation_uid: str | None = None
-    presentation_series_uid: str | None = None
-    anonymized: bool = False
-    frame_number: str | None = None
-    """Echoed iff requested (§6.4.2.2), as requested."""
-
-
-@dataclass(frozen=True)
-class RenderedDocument:
-    """A ``wado:RenderedDocumentResponse``: echo, payload and values used."""
-
-    request: RenderedDocumentRequest
-    payload: Payload
-    used: ValuesUsed
-
-
-@dataclass
-class RenderedOutcome:
-    """Documents rendered and RegistryErrors, in request order."""
-
-    documents: list[RenderedDocument] = field(default_factory=list)
-    errors: list[RegistryError] = field(default_factory=list)
-
-    @property
-    def status(self) -> Status:
-        return status_of(self.documents, self.errors)
 
 
 @dataclass(frozen=True)
