@@ -28,7 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -153,7 +164,8 @@ class SqlFileStore:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def _record(self, row: Instance) -> InstanceRecord:
+    def _record(self, row: Instance | Row[Any]) -> InstanceRecord:
+        """The record of an ORM row or of a row of :data:`_RECORD_SELECT` (same names)."""
         return InstanceRecord(
             sop_instance_uid=row.sop_instance_uid,
             sop_class_uid=row.sop_class_uid,
@@ -187,26 +199,26 @@ class SqlFileStore:
         with self._sessions() as session:
             for start in range(0, len(wanted), IN_CHUNK):
                 chunk = wanted[start : start + IN_CHUNK]
-                query = select(Instance).where(Instance.sop_instance_uid.in_(chunk))
-                for row in session.scalars(query):
+                query = select(*_RECORD_SELECT).where(Instance.sop_instance_uid.in_(chunk))
+                for row in session.execute(query):
                     found[row.sop_instance_uid] = self._record(row)
         return found
 
     def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:
-        query = select(Instance).where(
+        query = select(*_RECORD_SELECT).where(
             Instance.study_instance_uid == study_instance_uid,
             Instance.series_instance_uid == series_instance_uid,
         )
         with self._sessions() as session:
-            records = [self._record(row) for row in session.scalars(query)]
+            records = [self._record(row) for row in session.execute(query)]
         # Sorted here, not by ORDER BY: NULL placement and string collation differ between
         # backends (PostgreSQL locales ignore dots), and a series is small.
         return sorted(records, key=_instance_key)
 
     def study(self, study_instance_uid: str) -> list[InstanceRecord]:
-        query = select(Instance).where(Instance.study_instance_uid == study_instance_uid)
+        query = select(*_RECORD_SELECT).where(Instance.study_instance_uid == study_instance_uid)
         with self._sessions() as session:
-            records = [self._record(row) for row in session.scalars(query)]
+            records = [self._record(row) for row in session.execute(query)]
         return sorted(records, key=_study_key)
 
     def count(self) -> int:
@@ -583,6 +595,14 @@ class StagedPut:
     sop_instance_uid: str
     rel_path: str
     values: dict[str, Any]
+
+
+_RECORD_SELECT: Final[tuple[Any, ...]] = (
+    *(getattr(Instance, name) for name in _RECORD_COLUMNS),
+    Instance.rel_path,
+)
+"""What a record needs: bulk reads select these columns, not ORM objects (building 400 ORM
+objects and their identity map was most of a 400-document lookup)."""
 
 
 def _index_failure(uid: str, exc: DBAPIError) -> StoreError:
