@@ -22,6 +22,7 @@ from xdsi import ns
 
 DuplicatePolicy = Literal["keep", "replace"]
 NotFoundCode = Literal["XDSDocumentUniqueIdError", "XDSMissingDocument"]
+RetrieveMethod = Literal["c-get", "c-move"]
 
 ENV_PREFIX = "XDSI_"
 INI_SECTION = "xdsi"
@@ -66,6 +67,32 @@ class Settings:
     max_associations: int = 10
     """Most concurrent C-STORE associations the SCP accepts (more are rejected, transient)."""
 
+    # Gateway mode (a PACS behind us; xdsi.store.gateway): on when pacs_ae_title is set
+    pacs_ae_title: str = ""
+    """Called AE title of the PACS; empty serves the local store instead."""
+    pacs_host: str = "127.0.0.1"
+    pacs_port: int = 104
+    pacs_calling_ae: str = "XDSI"
+    """Our AE title when we call the PACS (C-FIND, C-GET, C-MOVE)."""
+    pacs_retrieve: RetrieveMethod = "c-get"
+    pacs_move_destination: str = ""
+    """C-MOVE destination AE title (empty: ``ae_title``); the PACS must know it as
+    ``dicom_host:dicom_port``, where the gateway then listens for the C-STOREs."""
+    pacs_association_timeout: float = 10.0
+    """Seconds to connect and to get the association accepted or released."""
+    pacs_dimse_timeout: float = 30.0
+    """Seconds to wait for any one DIMSE message (C-FIND/C-GET/C-MOVE response, C-STORE)."""
+    pacs_overall_timeout: float = 300.0
+    """Seconds one retrieval from the PACS may take in all; a request never waits longer."""
+    pacs_max_associations: int = 4
+    """Most associations the gateway opens to the PACS at once."""
+    pacs_stream: bool = True
+    """Start the response once the first instance has arrived (else wait for all of them)."""
+    pacs_cache_dir: str = ""
+    """Cache of fetched instances; empty means ``<data_dir>/gateway-cache``."""
+    pacs_cache_bytes: int = 10 * 1024**3
+    """Size limit of that cache (least recently used instances are evicted)."""
+
     # Limits
     max_request_bytes: int = 10 * 1024 * 1024
     max_documents_per_request: int = 10_000
@@ -87,6 +114,10 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'index.sqlite'}"
+
+    @property
+    def effective_pacs_cache_dir(self) -> Path:
+        return Path(self.pacs_cache_dir) if self.pacs_cache_dir else self.data_dir / "gateway-cache"
 
     @property
     def repository_unique_id(self) -> str:
@@ -111,6 +142,11 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
             return int(text.replace("_", ""))
         except ValueError:
             raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
+    if annotation is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected a number, got {raw!r}") from None
     if origin is tuple:
         return tuple(part for part in (p.strip() for p in text.replace(",", " ").split()) if part)
     if origin is Literal:
@@ -179,3 +215,12 @@ def _validate(settings: Settings) -> None:
         raise ValueError("transcode_workers must not be negative")
     if settings.transcode_window <= 0:
         raise ValueError("transcode_window must be positive")
+    for name in (
+        "pacs_association_timeout",
+        "pacs_dimse_timeout",
+        "pacs_overall_timeout",
+        "pacs_max_associations",
+        "pacs_cache_bytes",
+    ):
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name} must be positive")

@@ -149,6 +149,26 @@ class UnknownPresentationSeries(XdsiError):
     error_code = ns.WADO_UNKNOWN_PRESENTATION_SERIES
 
 
+class PacsUnavailable(RepositoryError):
+    """Gateway mode: the PACS could not be asked or stopped answering (``XDSRepositoryError``).
+
+    Unreachable, association rejected or aborted, or no answer within the configured timeouts;
+    ``codeContext`` names the PACS and what happened.
+    """
+
+
+class RemoteRetrieveFailed(ProcessingFailure):
+    """Gateway mode: the PACS reported a failed C-GET/C-MOVE sub-operation for this instance, or
+    ended the retrieval without delivering it (PS3.18 ``0014``)."""
+
+
+class OutOfResources(XdsiError):
+    """Gateway mode: the instance does not fit in the cache of fetched instances now (ITI
+    ``XDSRepositoryOutOfResources``; transient: retry when responses in progress have ended)."""
+
+    error_code = ns.XDS_REPOSITORY_OUT_OF_RESOURCES
+
+
 class StoreError(Exception):
     """Raised by a store for refused or failed writes; not sent on the wire as such."""
 

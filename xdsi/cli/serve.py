@@ -42,10 +42,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "requests then need not read every header)",
     )
     parser.add_argument(
+        "--pacs",
+        metavar="AET@HOST:PORT",
+        type=parse_pacs,
+        help="gateway mode: serve the instances of this PACS (C-FIND + C-GET; see pacs_* settings)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="serve the sample studies from <data dir>/demo, importing them first if needed",
     )
+
+
+def parse_pacs(text: str) -> tuple[str, str, int]:
+    """``AET@host:port`` → (AE title, host, port); argparse reports a ValueError as usage."""
+    aet, at, address = text.partition("@")
+    host, colon, port = address.rpartition(":")
+    if not (aet and at and host and colon and port.isdigit() and 0 < int(port) < 65536):
+        raise argparse.ArgumentTypeError(f"expected AET@host:port, got {text!r}")
+    return aet, host.strip("[]"), int(port)
 
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,6 +69,8 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "http_port": args.port,
         "threads": args.threads,
     }
+    if args.pacs is not None:
+        overrides["pacs_ae_title"], overrides["pacs_host"], overrides["pacs_port"] = args.pacs
     if args.demo and args.data_dir is None:
         overrides["data_dir"] = default_data_dir() / "demo"
     return overrides
@@ -87,8 +104,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here so that ``xdsi --help`` does not pay for spyne, waitress and the store.
     from xdsi.soap import make_app
     from xdsi.soap.server import create_server
-    from xdsi.store import open_store
+    from xdsi.store import open_source
 
+    if args.demo and settings.pacs_ae_title:
+        print("xdsi serve: --demo and gateway mode (--pacs) exclude each other", file=sys.stderr)
+        return 2
     if args.demo and not SAMPLES_DIR.is_dir():
         print(
             f"xdsi serve --demo: the sample studies are not here: {SAMPLES_DIR}\n"
@@ -97,7 +117,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     try:
-        store = open_store(settings)
+        store = open_source(settings)
     except Exception as exc:
         log.debug("opening the store failed", exc_info=exc)
         print(f"xdsi serve: cannot open the store: {exc}", file=sys.stderr)
@@ -124,7 +144,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         wildcard = settings.http_host in ("0.0.0.0", "::", "")  # noqa: S104
         host = "127.0.0.1" if wildcard else settings.http_host
         url = f"http://{host}:{server.effective_port}{settings.endpoint_path}"
-        print(f"xdsi: serving RAD-69 at {url} (WSDL: {url}?wsdl); data in {settings.data_dir}")
+        source = (
+            f"PACS {settings.pacs_ae_title}@{settings.pacs_host}:{settings.pacs_port}"
+            if settings.pacs_ae_title
+            else f"data in {settings.data_dir}"
+        )
+        print(f"xdsi: serving RAD-69 at {url} (WSDL: {url}?wsdl); {source}")
         if demo_study:
             print(
                 "Try:\n  xdsi retrieve"

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -32,7 +32,11 @@ from pynetdicom.transport import ThreadedAssociationServer
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
-from xdsi.store.base import PutStatus, Store
+from xdsi.store.base import PutResult, PutStatus
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,12 @@ def make_ae(settings: Settings) -> AE:
     return ae
 
 
+class InstanceSink(Protocol):
+    """Where received instances go: a :class:`~xdsi.store.base.Store`, or the gateway's cache."""
+
+    def put(self, source: BinaryIO | Path) -> PutResult: ...
+
+
 # --- Event handlers ---------------------------------------------------------------------------
 
 
@@ -184,7 +194,7 @@ def _identity_mismatch(request: C_STORE, part10: bytes) -> tuple[int, str] | Non
     return None
 
 
-def handle_store(event: Event, store: Store) -> Dataset | int:
+def handle_store(event: Event, store: InstanceSink) -> Dataset | int:
     """``EVT_C_STORE`` handler: put the received instance into ``store``.
 
     Returns the C-STORE status (PS3.4 Table B.2-1):
@@ -262,7 +272,7 @@ def _log_association(event: Event) -> None:
 _ASSOCIATION_EVENTS: Final = (evt.EVT_ACCEPTED, evt.EVT_REJECTED, evt.EVT_RELEASED, evt.EVT_ABORTED)
 
 
-def event_handlers(store: Store) -> list[Any]:
+def event_handlers(store: InstanceSink) -> list[Any]:
     """The ``evt_handlers`` list binding :func:`handle_store` to ``store`` plus the listeners."""
     handlers: list[Any] = [
         (evt.EVT_C_STORE, handle_store, [store]),
@@ -285,7 +295,7 @@ class StorageSCP:
     """
 
     settings: Settings
-    store: Store
+    store: InstanceSink
     ae: AE = field(init=False)
     _server: ThreadedAssociationServer | None = field(default=None, init=False, repr=False)
 
@@ -350,7 +360,7 @@ class StorageSCP:
 
 def serve(
     settings: Settings,
-    store: Store,
+    store: InstanceSink,
     block: bool = True,
     stop_event: threading.Event | None = None,
 ) -> StorageSCP:

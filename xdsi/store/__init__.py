@@ -1,6 +1,7 @@
 """DICOM instance stores behind the :class:`~xdsi.store.base.Store` protocol.
 
-:func:`open_store` is the one way the rest of xdsi gets a store from :class:`~xdsi.config.Settings`.
+:func:`open_store` is the one way the rest of xdsi gets a store from :class:`~xdsi.config.Settings`;
+:func:`open_source` picks between it and the PACS gateway for serving.
 """
 
 from __future__ import annotations
@@ -25,4 +26,22 @@ def open_store(settings: Settings, *, recover: bool = True) -> SqlFileStore:
     )
 
 
-__all__ = ["InstanceRecord", "PutResult", "PutStatus", "SqlFileStore", "Store", "open_store"]
+def open_source(settings: Settings) -> Store:
+    """The store ``xdsi serve`` answers from: the PACS gateway when ``pacs_ae_title`` is set
+    (:class:`~xdsi.store.gateway.GatewayStore`), else :func:`open_store`."""
+    if settings.pacs_ae_title:
+        from xdsi.store.gateway import GatewayStore  # pynetdicom only in gateway mode
+
+        return GatewayStore(settings)
+    return open_store(settings)
+
+
+__all__ = [
+    "InstanceRecord",
+    "PutResult",
+    "PutStatus",
+    "SqlFileStore",
+    "Store",
+    "open_source",
+    "open_store",
+]

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar, runtime_checkable
 
+from xdsi.errors import XdsiError
+from xdsi.model import DocumentRequest
+
 
 @dataclass(frozen=True)
 class InstanceRecord:
@@ -35,6 +38,10 @@ class InstanceRecord:
     number_of_frames: int = 1
     series_number: int | None = None
     instance_number: int | None = None
+    available: bool = True
+    """False for a remote store's instance whose bytes are still on their way (gateway mode):
+    ``size`` is 0, ``sha256`` empty and ``transfer_syntax_uid`` possibly empty until then, and
+    :meth:`Store.get`, :meth:`Store.open` and :meth:`Store.iter_bytes` wait for it."""
 
 
 class PutStatus(enum.Enum):
@@ -74,6 +81,17 @@ class Store(Protocol):
 
     def get_many(self, sop_instance_uids: Sequence[str]) -> dict[str, InstanceRecord]:
         """Records of the instances among ``sop_instance_uids`` that are stored (one query)."""
+        ...
+
+    def locate(self, documents: Sequence[DocumentRequest]) -> dict[str, InstanceRecord | XdsiError]:
+        """Records of the requested instances this store can deliver, keyed by SOP Instance UID.
+
+        A local store answers as :meth:`get_many` does.  A remote store (gateway mode) also uses
+        the study and series of each request to find the instance, starts fetching it, and
+        gives an :class:`~xdsi.errors.XdsiError` for an instance it cannot deliver (source
+        unreachable, retrieval failed); an instance that is nowhere is simply absent.  Records of
+        instances still on their way have ``available`` false.
+        """
         ...
 
     def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:

@@ -45,7 +45,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from xdsi.config import DuplicatePolicy
-from xdsi.errors import StoreError
+from xdsi.errors import StoreError, XdsiError
+from xdsi.model import DocumentRequest
 from xdsi.store import files
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
 from xdsi.store.schema import SCHEMA_VERSION, Base, Instance, SchemaInfo
@@ -204,6 +205,10 @@ class SqlFileStore:
                     found[row.sop_instance_uid] = self._record(row)
         return found
 
+    def locate(self, documents: Sequence[DocumentRequest]) -> dict[str, InstanceRecord | XdsiError]:
+        """As :meth:`get_many` of the requested DocumentUniqueIds (nothing to fetch here)."""
+        return dict(self.get_many([d.document_unique_id for d in documents]))
+
     def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:
         query = select(*_RECORD_SELECT).where(
             Instance.study_instance_uid == study_instance_uid,
@@ -213,13 +218,13 @@ class SqlFileStore:
             records = [self._record(row) for row in session.execute(query)]
         # Sorted here, not by ORDER BY: NULL placement and string collation differ between
         # backends (PostgreSQL locales ignore dots), and a series is small.
-        return sorted(records, key=_instance_key)
+        return sorted(records, key=instance_order)
 
     def study(self, study_instance_uid: str) -> list[InstanceRecord]:
         query = select(*_RECORD_SELECT).where(Instance.study_instance_uid == study_instance_uid)
         with self._sessions() as session:
             records = [self._record(row) for row in session.execute(query)]
-        return sorted(records, key=_study_key)
+        return sorted(records, key=study_order)
 
     def count(self) -> int:
         """Number of indexed instances."""
@@ -580,8 +585,9 @@ class SqlFileStore:
 
 _INSERT: Final = insert(Base.metadata.tables[Instance.__tablename__])
 _RECORD_COLUMNS: Final = tuple(
-    f.name for f in dataclasses.fields(InstanceRecord) if f.name != "path"
+    f.name for f in dataclasses.fields(InstanceRecord) if f.name not in ("path", "available")
 )
+"""Record fields that are index columns (``available`` is a remote store's state, not stored)."""
 
 
 @dataclass
@@ -620,14 +626,23 @@ class _LostRace(Exception):
     """The row changed between our read and our write."""
 
 
-def _instance_key(record: InstanceRecord) -> tuple[bool, int, str]:
+def instance_order(record: InstanceRecord) -> tuple[bool, int, str]:
+    """Sort key of a series: instance number (missing last), then UID."""
     number = record.instance_number
     return (number is None, number or 0, record.sop_instance_uid)
 
 
-def _study_key(record: InstanceRecord) -> tuple[bool, int, str, bool, int, str]:
+def study_order(record: InstanceRecord) -> tuple[bool, int, str, bool, int, str]:
+    """Sort key of a study: series number (missing last), series UID, then as a series."""
     number = record.series_number
-    return (number is None, number or 0, record.series_instance_uid, *_instance_key(record))
+    return (number is None, number or 0, record.series_instance_uid, *instance_order(record))
 
 
-__all__ = ["SqlFileStore", "StagedPut", "create_index_engine", "ensure_schema"]
+__all__ = [
+    "SqlFileStore",
+    "StagedPut",
+    "create_index_engine",
+    "ensure_schema",
+    "instance_order",
+    "study_order",
+]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from xdsi import ns
 from xdsi.config import Settings
-from xdsi.errors import ProcessingFailure, XdsiError
+from xdsi.errors import ProcessingFailure, RepositoryError, XdsiError
 from xdsi.imaging.pipeline import TranscodeStream, preflight_many, shared_pool
 from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
@@ -171,6 +171,31 @@ def produce(
     return products
 
 
+def arriving(
+    record: InstanceRecord, requested: Sequence[str], store: Store, settings: Settings
+) -> Payload:
+    """The payload of an instance a remote store is still fetching (gateway mode).
+
+    When the response reaches it, it waits for the instance (:meth:`Store.get` waits), then
+    plans and produces it as any other; every failure then aborts the response (the envelope
+    is already sent).
+    """
+
+    def chunks() -> Iterator[bytes]:
+        complete = store.get(record.sop_instance_uid)
+        if complete is None or not complete.available:
+            raise RepositoryError(f"instance {record.sop_instance_uid} did not arrive")
+        (answer,) = plan([complete], requested, settings)
+        if isinstance(answer, XdsiError):
+            raise answer
+        (product,) = produce([answer], store, settings)
+        if isinstance(product, XdsiError):
+            raise product
+        yield from product.payload.chunks()
+
+    return Payload(ns.MEDIA_DICOM, chunks)
+
+
 def _stored(record: InstanceRecord, store: Store) -> Payload:
     return Payload(ns.MEDIA_DICOM, lambda: store.iter_bytes(record, CHUNK_SIZE), record.size)
 
@@ -200,4 +225,4 @@ class _Streamed:
             raise
 
 
-__all__ = ["Planned", "Product", "plan", "produce"]
+__all__ = ["Planned", "Product", "arriving", "plan", "produce"]

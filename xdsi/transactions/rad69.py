@@ -17,6 +17,15 @@ NIST ids_4812 cases 5–9 — then stored, then in the named series and study), 
 7. The response stays within ``max_response_bytes`` (``urn:dicom:wado:0005``); a transcoded
    document counts with an upper estimate of its size (:class:`~xdsi.transactions.produce.Planned`).
 8. The first ``transcode_window`` transcoded documents are transcoded (``urn:dicom:wado:0014``).
+
+Instances are found with :meth:`~xdsi.store.base.Store.locate` (through
+:func:`~xdsi.transactions.resolve.records_for`).  In gateway mode a store may give, instead of a
+record, the error that stops its instance (PACS unreachable, retrieval failed), reported at
+step 4; and records of instances still on their way from the PACS (``available`` false): their
+payload (:func:`~xdsi.transactions.produce.arriving`) waits for the instance while the response
+streams and is then planned and produced as above; its size is unknown beforehand (step 7
+counts only known sizes), and a failure then aborts the response as any failing payload does
+(never a silently short document).
 """
 
 from __future__ import annotations
@@ -52,13 +61,19 @@ def retrieve_imaging_document_set(
             resolved.append(resolve(doc, records, settings, ts_problem))
         except XdsiError as exc:
             resolved.append(exc)
-    found = [r for r in resolved if isinstance(r, InstanceRecord)]
+    found = [r for r in resolved if isinstance(r, InstanceRecord) and r.available]
     plans = iter(produce.plan(found, request.transfer_syntax_uids, settings))
-    answers = [next(plans) if isinstance(r, InstanceRecord) else r for r in resolved]
+    answers: list[Planned | InstanceRecord | XdsiError] = [
+        next(plans) if isinstance(r, InstanceRecord) and r.available else r for r in resolved
+    ]
     _apply_size_limit(answers, settings)
     accepted = [a for a in answers if isinstance(a, Planned)]
     products = iter(produce.produce(accepted, store, settings))
     for doc, answer in zip(request.documents, answers, strict=True):
+        if isinstance(answer, InstanceRecord):  # gateway mode: still on its way
+            payload = produce.arriving(answer, request.transfer_syntax_uids, store, settings)
+            outcome.documents.append(RetrievedDocument(echoed(doc, settings), payload, None))
+            continue
         result = next(products) if isinstance(answer, Planned) else answer
         if isinstance(result, XdsiError):
             outcome.errors.append(located(result, doc))
@@ -69,7 +84,9 @@ def retrieve_imaging_document_set(
     return outcome
 
 
-def _apply_size_limit(answers: list[Planned | XdsiError], settings: Settings) -> None:
+def _apply_size_limit(
+    answers: list[Planned | InstanceRecord | XdsiError], settings: Settings
+) -> None:
     """Replace, in place, the documents beyond ``max_response_bytes`` by ``0005`` errors."""
     budget = settings.max_response_bytes
     for index, answer in enumerate(answers):

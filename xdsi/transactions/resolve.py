@@ -10,14 +10,15 @@ as one RegistryError whose ``location`` is the DocumentUniqueId):
 2. HomeCommunityId, when both configured and sent, is ours (``XDSUnknownCommunity``).
 3. Study, series and document UIDs are present and well-formed (PS3.5 §9.1;
    ``urn:dicom:wado:0012``; NIST ids_4812 cases 5–7), then the transaction's own parameter check.
-4. The instance is stored (``XDSDocumentUniqueIdError`` or, by setting, ``XDSMissingDocument``).
+4. The instance is stored (``XDSDocumentUniqueIdError`` or, by setting, ``XDSMissingDocument``);
+   in gateway mode, the error the store gives for an instance it cannot deliver.
 5. It belongs to the named series and study (``urn:dicom:wado:0010``; NIST ids_4812 cases 3–4).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from xdsi.config import Settings
 from xdsi.errors import (
@@ -46,10 +47,16 @@ def too_many(documents: Sequence[DocumentRequest], settings: Settings) -> list[R
     return [located(limit, doc) for doc in documents]
 
 
-def records_for(documents: Sequence[DocumentRequest], store: Store) -> dict[str, InstanceRecord]:
-    """The stored records of the well-formed DocumentUniqueIds, in one index query."""
-    wanted = [d.document_unique_id for d in documents if is_valid_uid(d.document_unique_id)]
-    return store.get_many(wanted) if wanted else {}
+Located = Mapping[str, InstanceRecord | XdsiError]
+"""What :meth:`~xdsi.store.base.Store.locate` answers: per SOP Instance UID a record, or the
+error that stops its delivery (gateway mode)."""
+
+
+def records_for(documents: Sequence[DocumentRequest], store: Store) -> Located:
+    """The records of the well-formed DocumentUniqueIds (:meth:`Store.locate`: one index query
+    for a local store; C-FIND and the start of the retrieval in gateway mode)."""
+    wanted = [d for d in documents if is_valid_uid(d.document_unique_id)]
+    return store.locate(wanted) if wanted else {}
 
 
 def located(exc: XdsiError, doc: DocumentRequest) -> RegistryError:
@@ -70,7 +77,7 @@ def echoed(doc: DocumentRequest, settings: Settings) -> DocumentRequest:
 
 def resolve(
     doc: DocumentRequest,
-    records: dict[str, InstanceRecord],
+    records: Located,
     settings: Settings,
     parameter_problem: str | None = None,
 ) -> InstanceRecord:
@@ -106,6 +113,8 @@ def resolve(
     if parameter_problem:
         raise InvalidParameter(parameter_problem)
     record = records.get(doc.document_unique_id)
+    if isinstance(record, XdsiError):
+        raise record  # found, but the (remote) store cannot deliver it
     if record is None:
         raise DocumentNotFound(
             f"DICOM instance {doc.document_unique_id} is not available from this source",
