@@ -18,6 +18,7 @@ import pytest
 
 from xdsi.config import Settings, load_settings
 from xdsi.model import Outcome, RetrieveImagingDocumentSetRequest
+from xdsi.store.base import Store
 
 Retrieve = Callable[[RetrieveImagingDocumentSetRequest], Outcome]
 
@@ -56,8 +57,6 @@ def live_server(
     ``overrides`` are further :class:`Settings` fields; ``retrieve`` replaces the RAD-69
     transaction (failure injection only: a payload that breaks mid-stream).
     """
-    from xdsi.soap.app import make_app
-    from xdsi.soap.server import create_server
     from xdsi.store import open_store
 
     settings = load_settings(
@@ -67,21 +66,28 @@ def live_server(
     try:
         for path in sample_files:
             store.put(path)
-        app = (
-            make_app(settings, store) if retrieve is None else make_app(settings, retrieve=retrieve)
-        )
-        server = create_server(app, settings)
-        thread = threading.Thread(target=server.run, name="xdsi-live-server", daemon=True)
-        thread.start()
-        try:
+        with serving(settings, store, retrieve) as endpoint:
             by_uid, study_of = sample_index(sample_files)
-            endpoint = f"http://127.0.0.1:{server.effective_port}{settings.endpoint_path}"
             yield LiveServer(endpoint, settings, by_uid, study_of)
-        finally:
-            server.close()
-            thread.join(timeout=10)
     finally:
         store.close()
+
+
+@contextmanager
+def serving(settings: Settings, store: Store, retrieve: Retrieve | None = None) -> Iterator[str]:
+    """Serve ``store`` with the real app under waitress in a thread; yield the endpoint URL."""
+    from xdsi.soap.app import make_app
+    from xdsi.soap.server import create_server
+
+    app = make_app(settings, store) if retrieve is None else make_app(settings, retrieve=retrieve)
+    server = create_server(app, settings)
+    thread = threading.Thread(target=server.run, name="xdsi-live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}{settings.endpoint_path}"
+    finally:
+        server.close()
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
