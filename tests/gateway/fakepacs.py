@@ -8,7 +8,7 @@ three Explicit VR LE MR instances of one series (copies of the sample ``mr_small
 from __future__ import annotations
 
 import copy
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +33,7 @@ class FakePacs:
     port: int
     instances: list[Dataset]
     get_delay: float = 0.0
+    stopping: threading.Event = field(default_factory=threading.Event)
     broken: set[str] = field(default_factory=set)
     """SOP Instance UIDs whose C-GET sub-operation fails (sent with an SOP class the requester
     did not propose, so pynetdicom counts it failed and lists it in the final response)."""
@@ -79,8 +80,8 @@ def _handle_get(event: Any, pacs: FakePacs) -> Iterator[Any]:
     chosen = [ds for ds in pacs.instances if wanted in (None, ds.SOPInstanceUID)]
     yield len(chosen)
     for ds in chosen:
-        if pacs.get_delay:
-            time.sleep(pacs.get_delay)
+        if pacs.get_delay and pacs.stopping.wait(pacs.get_delay):
+            return
         if str(ds.SOPInstanceUID) in pacs.broken:
             ds = copy.deepcopy(ds)
             ds.SOPClassUID = SECONDARY_CAPTURE
@@ -104,5 +105,6 @@ def fake_pacs(
     try:
         yield pacs
     finally:
+        pacs.stopping.set()
         server.shutdown()
         ae.shutdown()

@@ -132,11 +132,10 @@ def association(
                 f"PACS {pacs} rejected the association from calling AE {pacs.calling_ae} "
                 "(wrong AE title, or we are not allowed)"
             )
-        if assoc.is_aborted:
-            raise PacsUnavailable(f"PACS {pacs} aborted the association request")
+        # pynetdicom reports a refused or timed-out connection as an abort too.
         raise PacsUnavailable(
-            f"PACS {pacs} cannot be reached (no association within "
-            f"{pacs.association_timeout:g} s)"
+            f"PACS {pacs} cannot be reached: no association (connection refused, aborted, or "
+            f"no answer within {pacs.association_timeout:g} s)"
         )
     watchdog: threading.Timer | None = None
     if deadline is not None:
