@@ -293,17 +293,20 @@ def get(
 ) -> RetrieveResult:
     """Run the C-GETs ``requests`` on one association; the handler receives the C-STOREs.
 
-    ``sop_classes`` (at most :data:`MAX_SOP_CLASSES_PER_GET`) are proposed with one context per
-    transfer syntax we can store, with the SCP role for C-STORE (PS3.4 C.4.3, role selection
-    PS3.7 D.3.3.4).  Results of all requests are summed; the first early end stops.
+    ``sop_classes`` (up to :data:`MAX_SOP_CLASSES_PER_GET` with every syntax, more with fewer)
+    are proposed with one context per transfer syntax we can store, with the SCP role for
+    C-STORE (PS3.4 C.4.3, role selection PS3.7 D.3.3.4).  Results of all requests are summed;
+    the first early end stops.
     """
-    if len(sop_classes) > MAX_SOP_CLASSES_PER_GET:
-        raise ValueError(f"at most {MAX_SOP_CLASSES_PER_GET} SOP classes per C-GET association")
+    if not 0 < len(sop_classes) < MAX_CONTEXTS:
+        raise ValueError(f"1 to {MAX_CONTEXTS - 1} SOP classes per C-GET association")
     ae = _ae(pacs)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    # Beyond MAX_SOP_CLASSES_PER_GET classes, each gets the first (most common) syntaxes only.
+    per_class = min(len(ACCEPTED_TRANSFER_SYNTAXES), (MAX_CONTEXTS - 1) // len(sop_classes))
     roles = []
     for sop_class in sop_classes:
-        for ts in ACCEPTED_TRANSFER_SYNTAXES:
+        for ts in ACCEPTED_TRANSFER_SYNTAXES[:per_class]:
             ae.add_requested_context(sop_class, ts)
         roles.append(build_role(sop_class, scp_role=True))
     with association(

@@ -27,6 +27,7 @@ from xdsi.intake.scp import handle_store
 from xdsi.store.base import InstanceRecord
 from xdsi.store.gateway import dimse
 from xdsi.store.gateway.cache import InstanceCache
+from xdsi.store.gateway.sopclasses import likely_sop_classes
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,9 @@ class Fetcher:
             ]
         if self.method == "c-move":
             return dimse.move(self.pacs, self.destination, requests, deadline)
-        sop_classes = sorted({f.sop_class_uid for f in job.instances if f.sop_class_uid})
+        sop_classes = sorted(
+            {c for f in job.instances for c in _classes_of(f)}, key=lambda c: (len(c), c)
+        )
         return dimse.get(self.pacs, sop_classes, requests, self._on_store, deadline)
 
     def _on_store(self, event: Event) -> Any:
@@ -226,6 +229,10 @@ class Fetcher:
             left = list(self._tickets.values())
         for ticket in left:
             self._settle(ticket, error=PacsUnavailable("the gateway is shutting down"))
+
+
+def _classes_of(found: dimse.Found) -> tuple[str, ...]:
+    return (found.sop_class_uid,) if found.sop_class_uid else likely_sop_classes(found.modality)
 
 
 def _plan(instances: Sequence[dimse.Found], whole_series: bool) -> list[_Job]:
