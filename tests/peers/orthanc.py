@@ -39,6 +39,8 @@ HOST = "127.0.0.1"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 """Orthanc's DICOMweb plugin (Debian ``orthanc-dicomweb``): WADO-RS under ``/dicom-web/``."""
 
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
 Modality = tuple[str, str, int]
 """``(AE title, host, port)`` of a DICOM peer Orthanc may send to (``DicomModalities``)."""
 
@@ -143,7 +145,11 @@ def running_orthanc(
     dicom_port: int | None = None,
     plugins: Sequence[str] = (),
 ) -> Iterator[Orthanc]:
-    """Start Orthanc with a temporary configuration, yield it once ``/system`` answers, stop it."""
+    """Start Orthanc with a temporary configuration, yield it once ``/system`` answers, stop it.
+
+    ``plugins``: shared libraries to load, e.g. :data:`DICOMWEB_PLUGIN` (package
+    ``orthanc-dicomweb``) for WADO-RS at ``/dicom-web/``.
+    """
     program = orthanc_program()
     workdir.mkdir(parents=True, exist_ok=True)
     http_port = http_port or _free_port()

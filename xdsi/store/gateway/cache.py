@@ -74,12 +74,17 @@ class InstanceCache:
                     self._pin(sop_instance_uid)
         return record
 
-    def get_many(self, sop_instance_uids: Sequence[str]) -> dict[str, InstanceRecord]:
+    def get_many(
+        self, sop_instance_uids: Sequence[str], *, pin: bool = False
+    ) -> dict[str, InstanceRecord]:
+        """Cached records among ``sop_instance_uids`` (one index query), as :meth:`get`."""
         found = self._store.get_many(sop_instance_uids)
         with self._lock:
             for uid in found:
                 if uid in self._lru:
                     self._lru.move_to_end(uid)
+                if pin:
+                    self._pin(uid)
         return found
 
     @contextlib.contextmanager

@@ -86,6 +86,10 @@ class Fetcher:
         self.method = settings.pacs_retrieve
         self.destination = settings.pacs_move_destination or settings.ae_title
         self.overall_timeout = settings.pacs_overall_timeout
+        self.in_order = settings.pacs_stream
+        """Fetch in the order asked (IMAGE level), so a streamed response can start at once:
+        archives send a series in their own order (Orthanc: newest first)."""
+        self.lanes = settings.pacs_max_associations
         self._pool = ThreadPoolExecutor(
             settings.pacs_max_associations, thread_name_prefix="xdsi-pacs"
         )
@@ -124,13 +128,16 @@ class Fetcher:
                     self._failed.pop(uid, None)
                     new.append(found)
                 tickets[uid] = ticket
-        for found in new:
-            # Arrived between the caller's cache lookup and now: no retrieval needed.
-            record = self.cache.get(found.sop_instance_uid, pin=True)
-            if record is not None:
-                self._settle(tickets[found.sop_instance_uid], record=record)
+        # Arrived between the caller's cache lookup and now: no retrieval needed.
+        arrived = self.cache.get_many([f.sop_instance_uid for f in new], pin=True)
+        for uid, record in arrived.items():
+            self._settle(tickets[uid], record=record)
         pending = [f for f in new if not tickets[f.sop_instance_uid].done]
-        for job in _plan(pending, whole_series and len(pending) == len(instances)):
+        if self.in_order:
+            jobs = _plan(pending, whole_series=False, lanes=self.lanes)
+        else:
+            jobs = _plan(pending, whole_series and len(pending) == len(instances), lanes=1)
+        for job in jobs:
             self._pool.submit(self._run, job)
         return tickets
 
@@ -235,10 +242,12 @@ def _classes_of(found: dimse.Found) -> tuple[str, ...]:
     return (found.sop_class_uid,) if found.sop_class_uid else likely_sop_classes(found.modality)
 
 
-def _plan(instances: Sequence[dimse.Found], whole_series: bool) -> list[_Job]:
-    """Jobs for ``instances``: one per series and group of at most
+def _plan(instances: Sequence[dimse.Found], whole_series: bool, lanes: int) -> list[_Job]:
+    """Jobs for ``instances``: per series and group of at most
     :data:`~xdsi.store.gateway.dimse.MAX_SOP_CLASSES_PER_GET` SOP classes (the 128-context
-    limit); a whole series in one group is fetched with one SERIES-level request."""
+    limit), each group dealt round-robin into up to ``lanes`` jobs (parallel associations that
+    together deliver roughly in the order asked).  A whole series in one group and one lane is
+    fetched with one SERIES-level request."""
     by_series: dict[tuple[str, str], list[dimse.Found]] = {}
     for found in instances:
         key = (found.study_instance_uid, found.series_instance_uid)
@@ -252,8 +261,10 @@ def _plan(instances: Sequence[dimse.Found], whole_series: bool) -> list[_Job]:
         ]
         whole = whole_series and len(by_series) == 1 and len(groups) == 1
         for group in groups:
-            chosen = tuple(f for f in members if f.sop_class_uid in group)
-            jobs.append(_Job(study, series, chosen, whole))
+            chosen = [f for f in members if f.sop_class_uid in group]
+            count = 1 if whole else max(1, min(lanes, len(chosen)))
+            for lane in range(count):
+                jobs.append(_Job(study, series, tuple(chosen[lane::count]), whole))
     return jobs
 
 

@@ -93,16 +93,12 @@ class GatewayStore:
     def locate(self, documents: Sequence[DocumentRequest]) -> dict[str, InstanceRecord | XdsiError]:
         """See :meth:`xdsi.store.base.Store.locate` and the module docstring."""
         deadline = time.monotonic() + self.overall_timeout
-        answer: dict[str, InstanceRecord | XdsiError] = {}
+        cached = self.cache.get_many([d.document_unique_id for d in documents], pin=True)
+        answer: dict[str, InstanceRecord | XdsiError] = dict(cached)
         missing: dict[tuple[str, str], list[str]] = {}
         for doc in documents:
             uid = doc.document_unique_id
-            if uid in answer:
-                continue
-            record = self.cache.get(uid, pin=True)
-            if record is not None:
-                answer[uid] = record
-            else:
+            if uid not in answer:
                 key = (doc.study_instance_uid, doc.series_instance_uid)
                 missing.setdefault(key, []).append(uid)
         tickets: dict[str, Ticket] = {}
@@ -117,6 +113,8 @@ class GatewayStore:
             except PacsUnavailable as exc:
                 answer.update(dict.fromkeys(uids, exc))
                 continue
+            position = {uid: i for i, uid in enumerate(uids)}
+            found.sort(key=lambda f: position.get(f.sop_instance_uid, len(position)))
             tickets.update(self.fetcher.fetch(found, whole_series=len(found) == len(in_series)))
             for f in found:
                 answer[f.sop_instance_uid] = self._pending(f)
