@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
 from xdsi.config import Settings
@@ -30,6 +31,9 @@ from xdsi.store.gateway.cache import InstanceCache
 from xdsi.store.gateway.sopclasses import likely_sop_classes
 
 log = logging.getLogger(__name__)
+
+MAX_UIDS_PER_REQUEST = 500
+"""UIDs listed in one IMAGE-level request: 500 × 65 bytes stays below the 64 KiB value length."""
 
 
 class Ticket:
@@ -213,12 +217,32 @@ class Fetcher:
         )
 
     def _retrieve(self, job: _Job, deadline: float) -> dimse.RetrieveResult:
+        """One SERIES-level request for a whole series, else IMAGE level with a list of UIDs
+        (PS3.4 C.2.2.2.2; Orthanc then sends in the order listed), falling back to one request
+        per instance when the PACS matched fewer than listed and reported no failure."""
         if job.whole_series:
-            requests = [dimse.series_keys(job.study, job.series)]
-        else:
-            requests = [
-                dimse.image_keys(job.study, job.series, f.sop_instance_uid) for f in job.instances
-            ]
+            return self._send(job, [dimse.series_keys(job.study, job.series)], deadline)
+        uids = [f.sop_instance_uid for f in job.instances]
+        step = MAX_UIDS_PER_REQUEST
+        batches = [uids[i : i + step] for i in range(0, len(uids), step)]
+        listed = [dimse.image_keys(job.study, job.series, "\\".join(b)) for b in batches]
+        result = self._send(job, listed, deadline)
+        if len(uids) == 1 or result.problem or result.failed or result.failed_uids:
+            return result
+        with self._lock:
+            left = [u for u in uids if u in self._tickets and not self._tickets[u].done]
+        if not left:
+            return result
+        log.info(
+            "gateway: PACS %s matched %d of %d listed UIDs; asking one by one",
+            self.pacs,
+            len(uids) - len(left),
+            len(uids),
+        )
+        one_by_one = [dimse.image_keys(job.study, job.series, u) for u in left]
+        return self._send(job, one_by_one, deadline)
+
+    def _send(self, job: _Job, requests: list[Dataset], deadline: float) -> dimse.RetrieveResult:
         if self.method == "c-move":
             return dimse.move(self.pacs, self.destination, requests, deadline)
         sop_classes = sorted(

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,6 +53,9 @@ class GatewayStore:
             settings.effective_pacs_cache_dir, settings.pacs_cache_bytes, self.overall_timeout
         )
         self.fetcher = Fetcher(settings, self.cache)
+        self._finders = ThreadPoolExecutor(
+            settings.pacs_max_associations, thread_name_prefix="xdsi-pacs-find"
+        )
         self._scp: StorageSCP | None = None
         if settings.pacs_retrieve == "c-move":
             destination = settings.pacs_move_destination or settings.ae_title
@@ -102,10 +106,17 @@ class GatewayStore:
                 key = (doc.study_instance_uid, doc.series_instance_uid)
                 missing.setdefault(key, []).append(uid)
         tickets: dict[str, Ticket] = {}
+        # All series are asked for at once (the PACS answers in parallel, and a later C-FIND
+        # does not compete with the first series' retrieval); each series is fetched as soon
+        # as its answer is in, in the order asked.
+        queries = {
+            key: self._finders.submit(dimse.find, self.pacs, *key, deadline=deadline)
+            for key in missing
+        }
         for (study, series), uids in missing.items():
             wanted = set(uids)
             try:
-                in_series = dimse.find(self.pacs, study, series, deadline=deadline)
+                in_series = queries[study, series].result()
                 found = [f for f in in_series if f.sop_instance_uid in wanted]
                 elsewhere = wanted - {f.sop_instance_uid for f in found}
                 if elsewhere:  # the requester may name the wrong series: report 0010, not 0017
@@ -226,6 +237,7 @@ class GatewayStore:
     def close(self) -> None:
         if self._scp is not None:
             self._scp.stop(grace=1.0)
+        self._finders.shutdown(wait=False, cancel_futures=True)
         self.fetcher.close()
         self.cache.close()
 
