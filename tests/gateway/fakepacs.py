@@ -102,6 +102,7 @@ def fake_pacs(
     ae.add_supported_context(MRImageStorage, ExplicitVRLittleEndian, scu_role=True, scp_role=True)
     handlers = [(evt.EVT_C_FIND, _handle_find, [pacs]), (evt.EVT_C_GET, _handle_get, [pacs])]
     server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=handlers)
+    assert server is not None
     try:
         yield pacs
     finally:
