@@ -60,7 +60,15 @@ from xdsi.transactions.metadata_model import (
     RetrieveImagingDocumentSetInformationRequest,
     XPathExpression,
 )
-from xdsi.transactions.resolve import echoed, located, records_for, resolve, too_many
+from xdsi.transactions.resolve import (
+    Located,
+    arrived,
+    echoed,
+    located,
+    records_for,
+    resolve,
+    too_many,
+)
 
 __all__ = [
     "MAX_XPATHS",
@@ -127,7 +135,7 @@ def retrieve_imaging_document_set_information(
         try:
             expressions, problem = _parameters(item, compiled)
             doc = _completed(item, records)
-            record = resolve(doc, records, settings, problem)
+            record = arrived(store, resolve(doc, records, settings, problem))
             if _anonymize(item.anonymize):
                 anonymizer = anonymizer or Anonymizer()
                 text = _anonymized_text(store, record, anonymizer)
@@ -148,14 +156,12 @@ def retrieve_imaging_document_set_information(
     return outcome
 
 
-def _completed(
-    item: DocumentInformationRequest, records: dict[str, InstanceRecord]
-) -> DocumentRequest:
+def _completed(item: DocumentInformationRequest, records: Located) -> DocumentRequest:
     """The document with the study/series UIDs a schema-generated client could not send taken
     from the store (see :attr:`DocumentInformationRequest.study_sent`)."""
     doc = item.document
     record = records.get(doc.document_unique_id)
-    if record is None or (item.study_sent and item.series_sent):
+    if not isinstance(record, InstanceRecord) or (item.study_sent and item.series_sent):
         return doc
     return dataclasses.replace(
         doc,

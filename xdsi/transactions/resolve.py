@@ -25,6 +25,7 @@ from xdsi.errors import (
     DocumentNotFound,
     InconsistentIdentifiers,
     InvalidParameter,
+    RepositoryError,
     ResourceLimit,
     UnknownCommunity,
     UnknownRepository,
@@ -57,6 +58,21 @@ def records_for(documents: Sequence[DocumentRequest], store: Store) -> Located:
     for a local store; C-FIND and the start of the retrieval in gateway mode)."""
     wanted = [d for d in documents if is_valid_uid(d.document_unique_id)]
     return store.locate(wanted) if wanted else {}
+
+
+def arrived(store: Store, record: InstanceRecord) -> InstanceRecord:
+    """``record`` complete: in gateway mode an instance still on its way (``available`` false)
+    is waited for (:meth:`Store.get` waits, within the gateway's timeouts).
+
+    Raises the store's :class:`XdsiError` for a failed retrieval, :class:`RepositoryError` if the
+    instance did not come.
+    """
+    if record.available:
+        return record
+    complete = store.get(record.sop_instance_uid)
+    if complete is None or not complete.available:
+        raise RepositoryError(f"instance {record.sop_instance_uid} did not arrive from the PACS")
+    return complete
 
 
 def located(exc: XdsiError, doc: DocumentRequest) -> RegistryError:
@@ -133,4 +149,4 @@ def resolve(
     return record
 
 
-__all__ = ["echoed", "located", "records_for", "resolve", "too_many"]
+__all__ = ["Located", "arrived", "echoed", "located", "records_for", "resolve", "too_many"]
