@@ -23,11 +23,13 @@ from tests.gateway.support import Sample, assert_as_pacs_holds, codes, gateway, 
 from tests.peers.orthanc import Orthanc, running_orthanc
 from xdsi import ns
 from xdsi.cli import main
+from xdsi.client.metadata import MetadataRequester
 from xdsi.client.requester import Requester, request_for
 from xdsi.config import Settings
 from xdsi.model import DocumentRequest, Status
 
 REPOSITORY = Settings().repository_unique_id
+SOP_INSTANCE_UID = "string(/NativeDicomModel/DicomAttribute[@keyword='SOPInstanceUID']/Value)"
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +170,23 @@ def test_serve_pacs_refuses_a_malformed_address(
         main(["--data-dir", str(tmp_path), "serve", "--pacs", text])
     assert exited.value.code == 2
     assert "expected AET@host:port" in capsys.readouterr().err
+
+
+def test_metadata_through_the_gateway(
+    orthanc: tuple[Orthanc, dict[str, str]], samples: list[Sample], tmp_path: Path
+) -> None:
+    """The metadata operation (PS3.18 §6.4.3) works unchanged through the Store protocol: the
+    instances are fetched, then described; not on the PACS → the not-found code."""
+    o, _ids = orthanc
+    chosen = samples[:3]
+    first = chosen[0].doc
+    missing = DocumentRequest(
+        first.study_instance_uid, first.series_instance_uid, "1.2.3.4.5.6.7", REPOSITORY
+    )
+    with gateway(tmp_path / "data", o.aet, o.dicom_port) as gw:
+        result = MetadataRequester(gw.endpoint).retrieve(
+            [*(s.doc for s in chosen), missing], [SOP_INSTANCE_UID]
+        )
+    assert result.status is Status.PARTIAL_SUCCESS
+    assert [d.results for d in result.documents] == [(s.uid,) for s in chosen]
+    assert [e.error_code for e in result.errors] == [ns.XDS_DOCUMENT_UNIQUE_ID_ERROR]
