@@ -190,3 +190,25 @@ def test_metadata_through_the_gateway(
     assert result.status is Status.PARTIAL_SUCCESS
     assert [d.results for d in result.documents] == [(s.uid,) for s in chosen]
     assert [e.error_code for e in result.errors] == [ns.XDS_DOCUMENT_UNIQUE_ID_ERROR]
+
+
+def test_series_and_study_listing(
+    orthanc: tuple[Orthanc, dict[str, str]], samples: list[Sample], tmp_path: Path
+) -> None:
+    """``Store.series``/``study`` list what the PACS has (C-FIND), in instance order, before
+    anything is fetched; ``open`` then fetches."""
+    o, _ids = orthanc
+    mr = [s for s in samples if s.path.parent.name == "series2" and "mr_small" in s.path.name]
+    study, series = mr[0].doc.study_instance_uid, mr[0].doc.series_instance_uid
+    with gateway(tmp_path / "data", o.aet, o.dicom_port) as gw:
+        listed = gw.store.series(study, series)
+        assert {r.sop_instance_uid for r in listed} == {s.uid for s in mr}
+        assert [r.instance_number for r in listed] == sorted(r.instance_number or 0 for r in listed)
+        assert not any(r.available for r in listed)
+        in_study = gw.store.study(study)
+        assert {s.uid for s in samples if s.doc.study_instance_uid == study} == {
+            r.sop_instance_uid for r in in_study
+        }
+        with gw.store.open(listed[0]) as fh:
+            assert pydicom.dcmread(fh).SOPInstanceUID == listed[0].sop_instance_uid
+        assert gw.store.series(study, series)[0].available

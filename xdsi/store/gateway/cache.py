@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[InstanceRecord], None]
 
+MAX_REMEMBERED_REFUSALS = 10_000
+
 
 class InstanceCache:
     """LRU cache of Part 10 instances under ``directory``, at most ``max_bytes`` in all.
@@ -164,6 +166,8 @@ class InstanceCache:
             uid = _sop_instance_uid_of(source)
             if uid:
                 with self._lock:
+                    if len(self._refused) >= MAX_REMEMBERED_REFUSALS:
+                        self._refused.clear()  # reasons nobody waited for (C-MOVE extras)
                     self._refused[uid] = reason
             raise _CacheFull(reason)
         try:

@@ -32,6 +32,8 @@ from xdsi.store.gateway.sopclasses import likely_sop_classes
 
 log = logging.getLogger(__name__)
 
+MAX_REMEMBERED_FAILURES = 10_000
+"""Failed retrievals remembered (each for the overall timeout) before expired ones are dropped."""
 MAX_UIDS_PER_REQUEST = 500
 """UIDs listed in one IMAGE-level request: 500 × 65 bytes stays below the 64 KiB value length."""
 
@@ -152,8 +154,10 @@ class Fetcher:
             if self._tickets.get(ticket.sop_instance_uid) is ticket:
                 del self._tickets[ticket.sop_instance_uid]
             if error is not None:
-                expiry = time.monotonic() + self.overall_timeout
-                self._failed[ticket.sop_instance_uid] = (error, expiry)
+                now = time.monotonic()
+                if len(self._failed) >= MAX_REMEMBERED_FAILURES:
+                    self._failed = {u: f for u, f in self._failed.items() if f[1] > now}
+                self._failed[ticket.sop_instance_uid] = (error, now + self.overall_timeout)
         if record is not None:
             ticket.resolve(record)
         elif error is not None:

@@ -188,27 +188,19 @@ class GatewayStore:
 
     def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:
         """Instances of one series as the PACS lists them (not fetched; ``open`` fetches)."""
-        try:
-            found = dimse.find(self.pacs, study_instance_uid, series_instance_uid)
-        except PacsUnavailable as exc:
-            raise StoreError(str(exc)) from exc
-        records = []
-        for f in found:
-            cached = self.cache.get(f.sop_instance_uid)
-            records.append(cached if cached is not None else self._pending(f))
-        return sorted(records, key=instance_order)
+        return sorted(self._listed(study_instance_uid, series_instance_uid), key=instance_order)
 
     def study(self, study_instance_uid: str) -> list[InstanceRecord]:
         """Instances of one study (relational C-FIND on the study), as :meth:`series`."""
+        return sorted(self._listed(study_instance_uid, ""), key=study_order)
+
+    def _listed(self, study: str, series: str) -> list[InstanceRecord]:
         try:
-            found = dimse.find(self.pacs, study_instance_uid)
+            found = dimse.find(self.pacs, study, series)
         except PacsUnavailable as exc:
             raise StoreError(str(exc)) from exc
-        records = []
-        for f in found:
-            cached = self.cache.get(f.sop_instance_uid)
-            records.append(cached if cached is not None else self._pending(f))
-        return sorted(records, key=study_order)
+        cached = self.cache.get_many([f.sop_instance_uid for f in found])
+        return [cached.get(f.sop_instance_uid) or self._pending(f) for f in found]
 
     # --- reading --------------------------------------------------------------------------------
 
