@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from xdsi import ns
 from xdsi.config import Settings
-from xdsi.errors import ProcessingFailure, RepositoryError, XdsiError
+from xdsi.errors import ProcessingFailure, XdsiError
 from xdsi.imaging.pipeline import TranscodeStream, preflight_many, shared_pool
 from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
+from xdsi.transactions.resolve import arrived
 
 if TYPE_CHECKING:
     from xdsi.imaging.transcode import Plan
@@ -176,16 +177,13 @@ def arriving(
 ) -> Payload:
     """The payload of an instance a remote store is still fetching (gateway mode).
 
-    When the response reaches it, it waits for the instance (:meth:`Store.get` waits), then
-    plans and produces it as any other; every failure then aborts the response (the envelope
-    is already sent).
+    When the response reaches it, it waits for the instance
+    (:func:`~xdsi.transactions.resolve.arrived`), then plans and produces it as any other;
+    every failure then aborts the response (the envelope is already sent).
     """
 
     def chunks() -> Iterator[bytes]:
-        complete = store.get(record.sop_instance_uid)
-        if complete is None or not complete.available:
-            raise RepositoryError(f"instance {record.sop_instance_uid} did not arrive")
-        (answer,) = plan([complete], requested, settings)
+        (answer,) = plan([arrived(store, record)], requested, settings)
         if isinstance(answer, XdsiError):
             raise answer
         (product,) = produce([answer], store, settings)
