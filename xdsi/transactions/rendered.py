@@ -34,7 +34,7 @@ import dataclasses
 import logging
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Final
@@ -67,7 +67,7 @@ from xdsi.transactions.rendered_model import (
     RetrieveRenderedRequest,
     ValuesUsed,
 )
-from xdsi.transactions.resolve import located, records_for, resolve, too_many
+from xdsi.transactions.resolve import Located, located, records_for, resolve, too_many
 from xdsi.uids import is_valid_uid
 
 log = logging.getLogger(__name__)
@@ -226,10 +226,9 @@ def _result(future: Future[RenderedDocument]) -> RenderedDocument:
 # --- checks needing no file ------------------------------------------------------------------
 
 
-def _prepare(
-    doc: RenderedDocumentRequest, records: Mapping[str, InstanceRecord], settings: Settings
-) -> _Job:
-    record = resolve(doc.document, dict(records), settings)
+def _prepare(doc: RenderedDocumentRequest, records: Located, settings: Settings) -> _Job:
+    # In gateway mode the record may still be on its way: store.open waits for it.
+    record = resolve(doc.document, records, settings)
     if doc.unsupported:
         raise errors.UnsupportedParameter(
             f"{', '.join(doc.unsupported)} is not a parameter of RetrieveRenderedImagingDocumentSet"
@@ -286,9 +285,7 @@ def _anonymize(text: str | None) -> bool:
     raise errors.InvalidParameter(f'Anonymize must be "yes", got {text!r}')
 
 
-def _presentation_record(
-    doc: RenderedDocumentRequest, records: Mapping[str, InstanceRecord]
-) -> InstanceRecord | None:
+def _presentation_record(doc: RenderedDocumentRequest, records: Located) -> InstanceRecord | None:
     """The stored presentation state the request names (§8.2.9, §8.2.10), or None."""
     uid, series = doc.presentation_uid, doc.presentation_series_uid
     if uid is None and series is None:
@@ -301,6 +298,8 @@ def _presentation_record(
         if not is_valid_uid(value):
             raise errors.InvalidParameter(f"{what} is not a valid DICOM UID: {value!r}")
     record = records.get(uid)
+    if isinstance(record, errors.XdsiError):
+        raise record  # gateway mode: found, but the PACS cannot deliver it
     if record is None:
         raise errors.UnknownPresentation(f"presentation state {uid} is not known to this source")
     if record.series_instance_uid != series:
