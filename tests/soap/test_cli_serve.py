@@ -57,3 +57,49 @@ def test_demo_serves_and_prints_a_working_retrieve_command(
     retrieved = sorted(p.read_bytes() for p in out.iterdir())
     expected = sorted(p.read_bytes() for p in (samples_dir / "ct").rglob("*.dcm"))
     assert retrieved == expected
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's `xdsi serve &` inherits it
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            found.add(int(status.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_cleanly_on_sigterm_and_on_an_ignored_sigint(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """A service manager's SIGTERM, and SIGINT even when the shell had it ignored, end the server
+    with exit status 0 and take its transcoding workers with it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xdsi", "--data-dir", str(tmp_path / "d"), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
+        assert requests.get(url + "?wsdl", timeout=30).status_code == 200
+        workers = _children(proc.pid)
+        proc.send_signal(signum)
+        assert proc.wait(30) == 0
+        for pid in workers:  # reaped by the server before it exited
+            assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(
+                f"/proc/{pid}/status"
+            ).read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

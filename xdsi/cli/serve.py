@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +159,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f" --study {demo_study} --kos {DEMO_MANIFEST} --out ./xdsi-demo-retrieved"
             )
         sys.stdout.flush()
+        _stop_on_signals()
         try:
             server.run()
         except KeyboardInterrupt:
@@ -167,3 +170,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         store.close()
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (what service managers and ``kill`` send) and SIGINT end :func:`run` cleanly: the
+    server closes, the transcoding workers stop, the store closes.  SIGINT is set explicitly too,
+    because a shell that starts ``xdsi serve &`` in a script leaves it ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set in the main thread (in-process use)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_interrupt)
