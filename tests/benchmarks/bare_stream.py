@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 from xdsi.config import load_settings
 from xdsi.soap.server import create_server
-from xdsi.transactions.rad69 import CHUNK_SIZE
+from xdsi.transactions.produce import CHUNK_SIZE
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
