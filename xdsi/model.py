@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from xdsi import ns
 
@@ -97,20 +98,29 @@ class RetrievedDocument:
     transfer_syntax_uid: str | None = None
 
 
+AnswerT = TypeVar("AnswerT")
+
+
 @dataclass
-class Outcome:
-    """What a transaction produced: documents to return and RegistryErrors to report.
+class OutcomeOf(Generic[AnswerT]):
+    """What a transaction produced: answered documents and RegistryErrors, in request order.
 
     Partial success is data, not control flow (design note 5): a transaction appends to ``errors``
-    and carries on with the next document.
+    and carries on with the next document.  One shape for the three operations; each names its
+    answer type (RAD-69 :class:`Outcome`, ``MetadataOutcome``, ``RenderedOutcome``).
     """
 
-    documents: list[RetrievedDocument] = field(default_factory=list)
+    documents: list[AnswerT] = field(default_factory=list)
     errors: list[RegistryError] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
         return status_of(self.documents, self.errors)
+
+
+@dataclass
+class Outcome(OutcomeOf[RetrievedDocument]):
+    """RAD-69's outcome: retrieved documents and RegistryErrors."""
 
 
 def status_of(documents: Sequence[object], errors: Sequence[RegistryError]) -> Status:

@@ -4,9 +4,9 @@ messages into these and back; nothing here knows XML."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from xdsi.model import DocumentRequest, RegistryError, Status, status_of
+from xdsi.model import DocumentRequest, OutcomeOf
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,8 @@ class DocumentInformation:
 
 
 @dataclass
-class MetadataOutcome:
+class MetadataOutcome(OutcomeOf[DocumentInformation]):
     """Answered documents and RegistryErrors (partial success is data, design note 5)."""
-
-    documents: list[DocumentInformation] = field(default_factory=list)
-    errors: list[RegistryError] = field(default_factory=list)
-
-    @property
-    def status(self) -> Status:
-        return status_of(self.documents, self.errors)
 
 
 __all__ = [

@@ -9,10 +9,10 @@ the renderer (about 55 MB resident) before the first rendered request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from xdsi.model import DocumentRequest, Payload, RegistryError, Status, status_of
+from xdsi.model import DocumentRequest, OutcomeOf, Payload
 
 if TYPE_CHECKING:
     from xdsi.imaging.render_params import Region
@@ -98,15 +98,8 @@ class RenderedDocument:
 
 
 @dataclass
-class RenderedOutcome:
+class RenderedOutcome(OutcomeOf[RenderedDocument]):
     """Documents rendered and RegistryErrors, in request order."""
-
-    documents: list[RenderedDocument] = field(default_factory=list)
-    errors: list[RegistryError] = field(default_factory=list)
-
-    @property
-    def status(self) -> Status:
-        return status_of(self.documents, self.errors)
 
 
 __all__ = [
