@@ -154,19 +154,20 @@ def stream(
 ) -> Streamed:
     """Send one request and read the body as it arrives, discarding it."""
     start = time.perf_counter()
-    first: float | None = None
-    received = 0
     with session.request(
         method, url, data=data, headers=headers, stream=True, timeout=600
     ) as response:
         if response.status_code != 200:
             raise RuntimeError(f"{method} {url}: HTTP {response.status_code}")
-        for piece in response.raw.stream(chunk, decode_content=False):
-            if first is None:
-                first = time.perf_counter() - start
+        # The first read asks for one byte: urllib3's read(n) waits for n bytes, so a first
+        # read of ``chunk`` would time the first MiB, not the first byte.  Only read() is used
+        # (mixing it with stream() breaks urllib3's chunked decoding).
+        received = len(response.raw.read(1, decode_content=False))
+        first = time.perf_counter() - start
+        while piece := response.raw.read(chunk, decode_content=False):
             received += len(piece)
     elapsed = time.perf_counter() - start
-    return Streamed(received, first if first is not None else elapsed, elapsed)
+    return Streamed(received, first, elapsed)
 
 
 @dataclass
