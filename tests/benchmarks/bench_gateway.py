@@ -18,9 +18,6 @@ goals: cold ≥ 0.5× Orthanc's WADO-RS, cached within 10 % of serving from our 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,16 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pydicom
 import requests
 
-from tests.benchmarks.studygen import generate_ct_study
+from tests.benchmarks.harness import memory_mb, prepare_study, xdsi_server
 from tests.peers.orthanc import DICOMWEB_PLUGIN, running_orthanc
-from tests.soap.support import Doc, envelope, request_element
+from tests.soap.support import envelope, request_element
 
 HEADERS = {"Content-Type": "application/soap+xml; charset=utf-8"}
 WADO_RS_ACCEPT = 'multipart/related; type="application/dicom"'
-REPO = Path(__file__).resolve().parents[2]
 
 
 def timed_get(method: str, url: str, **kwargs: object) -> tuple[int, float, float]:
@@ -66,23 +61,15 @@ def report(label: str, figures: tuple[int, float, float]) -> float:
 
 
 @contextmanager
-def xdsi_server(data_dir: Path, *options: str) -> Iterator[str]:
-    """``xdsi serve`` in a child process; yields its endpoint, prints its peak RSS at the end."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    base = [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), "serve"]
-    server = subprocess.Popen(
-        [*base, "--port", "0", "--host", "127.0.0.1", *options],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
-    finally:
-        server.send_signal(signal.SIGINT)
-        _, _, usage = os.wait4(server.pid, 0)
-        print(f"{'':<34} server peak RSS {usage.ru_maxrss / 1024:.0f} MB", flush=True)
+def served(data_dir: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """:func:`~tests.benchmarks.harness.xdsi_server`; yields its endpoint and prints its peak
+    RSS at the end."""
+    with xdsi_server(data_dir, *options, env=env) as server:
+        try:
+            yield server.url
+        finally:
+            peak = memory_mb(server.pid)["VmHWM"]
+            print(f"{'':<34} server peak RSS {peak:.0f} MB", flush=True)
 
 
 def main() -> int:
@@ -91,22 +78,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        files = generate_ct_study(tmp / "study", n=args.instances)
-        docs = []
-        for path in files:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            docs.append(Doc(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
-        study = docs[0].study
-        syntax = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
-        whole = envelope(request_element(docs, [syntax]))
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        local = tmp / "local"
-        subprocess.run(
-            [sys.executable, "-m", "xdsi", "--data-dir", str(local), "import", str(tmp / "study")],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
+        prepared = prepare_study(tmp, args.instances)
+        files, local = prepared.files, prepared.data_dir
+        study = prepared.docs[0].study
+        whole = envelope(request_element(prepared.docs, [prepared.syntax]))
         move_port = _free_port()
         modalities = {"XDSI": ("XDSI", "127.0.0.1", move_port)}
         with running_orthanc(tmp / "orthanc", modalities, plugins=[DICOMWEB_PLUGIN]) as orthanc:
@@ -125,25 +100,21 @@ def main() -> int:
                 headers={"Accept": WADO_RS_ACCEPT},
             )
             orthanc_rate = report("Orthanc WADO-RS", wado)
-            with xdsi_server(local) as url:
+            with served(local) as url:
                 own = timed_get("POST", url, data=whole, headers=HEADERS)
                 own_rate = report("xdsi, own store", own)
             pacs = f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}"
             for method in ("c-get", "c-move"):
-                os.environ["XDSI_PACS_RETRIEVE"] = method
-                os.environ["XDSI_DICOM_PORT"] = str(move_port)
-                try:
-                    with xdsi_server(tmp / f"gateway-{method}", "--pacs", pacs) as url:
-                        cold = report(
-                            f"xdsi gateway {method}, cold",
-                            timed_get("POST", url, data=whole, headers=HEADERS),
-                        )
-                        cached = report(
-                            f"xdsi gateway {method}, cached",
-                            timed_get("POST", url, data=whole, headers=HEADERS),
-                        )
-                finally:
-                    del os.environ["XDSI_PACS_RETRIEVE"], os.environ["XDSI_DICOM_PORT"]
+                env = {"XDSI_PACS_RETRIEVE": method, "XDSI_DICOM_PORT": str(move_port)}
+                with served(tmp / f"gateway-{method}", "--pacs", pacs, env=env) as url:
+                    cold = report(
+                        f"xdsi gateway {method}, cold",
+                        timed_get("POST", url, data=whole, headers=HEADERS),
+                    )
+                    cached = report(
+                        f"xdsi gateway {method}, cached",
+                        timed_get("POST", url, data=whole, headers=HEADERS),
+                    )
                 print(
                     f"{'':<34} cold = {cold / orthanc_rate:.2f}x Orthanc WADO-RS (goal >= 0.5), "
                     f"cached = {cached / own_rate:.2f}x own store (goal >= 0.9)",

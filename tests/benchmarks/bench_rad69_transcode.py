@@ -25,10 +25,9 @@ anything else running shifts them (docs/performance.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,13 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pydicom
-
-from tests.benchmarks.studygen import generate_ct_study
-from tests.soap.support import Doc, envelope, request_element
+from tests.benchmarks.harness import prepare_study, xdsi_server
+from tests.soap.support import envelope, request_element
 from xdsi import ns
 
-ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {
     "JPEG 2000 lossless .4.90": ns.TS_JPEG2000_LOSSLESS,
     "JPEG-LS .4.80": ns.TS_JPEG_LS_LOSSLESS,
@@ -149,25 +145,6 @@ def repeated(runs: list[Run]) -> str:
     return f" (repeated: {min(r.first_document_s for r in runs[1:]) * 1000:.0f} ms)"
 
 
-def serve(data_dir: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDSI_TRANSCODE_WORKERS=str(workers))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), "serve", "--port", "0",
-         "--host", "127.0.0.1"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        # A shell's background job ignores SIGINT, and so would the server: stopped by SIGINT.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert server.stdout is not None
-    line = server.stdout.readline()
-    if " at " not in line:
-        server.kill()
-        raise SystemExit(f"xdsi serve did not start: {line!r}")
-    return server, line.split(" at ", 1)[1].split(" ", 1)[0]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--instances", type=int, default=400)
@@ -175,29 +152,22 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the fastest counts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        files = generate_ct_study(Path(tmp) / "study", n=args.instances)
-        docs = []
-        for path in files:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            docs.append(Doc(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
-        stored = sum(p.stat().st_size for p in files)
-        data_dir = Path(tmp) / "store"
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        subprocess.run(
-            [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir), "import",
-             str(Path(tmp) / "study")],
-            check=True, capture_output=True, env=env,
-        )
+        study = prepare_study(Path(tmp), args.instances)
+        docs, data_dir, stored = study.docs, study.data_dir, study.total_bytes
         print(f"{len(docs)} CT instances, {stored / 1e6:.0f} MB stored as Explicit VR LE; "
               f"load average before: {os.getloadavg()[0]:.2f}\n")
         print("| target | workers | instances/s | MB/s received | MB received | "
               "first document | peak RSS server / + workers | peak PSS all |")
         print("|---|---|---|---|---|---|---|---|")
         for workers in args.workers:
-            server, url = serve(data_dir, workers)
-            sampler = MemorySampler(server.pid)
-            sampler.start()
-            try:
+            with contextlib.ExitStack() as stack:
+                server = stack.enter_context(
+                    xdsi_server(data_dir, env={"XDSI_TRANSCODE_WORKERS": str(workers)})
+                )
+                url = server.url
+                sampler = MemorySampler(server.pid)
+                sampler.start()
+                stack.callback(sampler.stop)
                 for label, ts in TARGETS.items():
                     retrieve(url, envelope(request_element(docs[:4], [ts])))  # warm-up
                     runs = [
@@ -214,10 +184,6 @@ def main() -> int:
                           f"{sampler.peak_main / 1024:.0f} / {sampler.peak_total / 1024:.0f} MB | "
                           f"{sampler.peak_pss / 1024:.0f} MB |",
                           flush=True)
-            finally:
-                sampler.stop()
-                server.send_signal(signal.SIGINT)
-                server.wait(60)
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -24,11 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,6 +38,7 @@ from PIL import Image
 from pydicom.pixels.processing import apply_modality_lut
 
 from tests.benchmarks.bench_transcode import _median_ms as median_ms
+from tests.benchmarks.harness import import_into, xdsi_server
 from tests.benchmarks.studygen import generate_ct_study
 from tests.transactions.rendered_data import REPO_ID
 from xdsi.client.rendered import RenderedParameters, retrieve_rendered
@@ -105,24 +102,11 @@ def orthanc_figures(paths: list[Path], runs: int, workdir: Path) -> tuple[float,
 
 @contextmanager
 def serving(paths: list[Path], data_dir: Path, workers: int) -> Iterator[str]:
-    """``xdsi import`` the files, run ``xdsi serve`` (its own process, this checkout's code) on a
-    free loopback port, yield the endpoint URL, stop the server by its PID."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDSI_RENDER_WORKERS": str(workers)}
-    base = [sys.executable, "-m", "xdsi", "--data-dir", str(data_dir)]
-    source = str(paths[0].parent)
-    subprocess.run([*base, "import", source], check=True, capture_output=True, env=env)
-    server = subprocess.Popen(
-        [*base, "serve", "--port", "0", "--host", "127.0.0.1"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().split(" at ", 1)[1].split(" ", 1)[0]
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+    """``xdsi import`` the files, run ``xdsi serve`` (:func:`~tests.benchmarks.harness.xdsi_server`)
+    with ``workers`` render workers, yield the endpoint URL."""
+    import_into(data_dir, paths[0].parent)
+    with xdsi_server(data_dir, env={"XDSI_RENDER_WORKERS": str(workers)}) as server:
+        yield server.url
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ from tests.benchmarks.harness import (
     new_session,
     prepare_study,
     stream,
-    xdsi_command,
+    xdsi_server,
 )
 from tests.soap.support import envelope, request_element
 from xdsi import ns
@@ -204,10 +204,7 @@ def run_study(
 ) -> None:
     study = prepare_study(workdir, instances)
     with ExitStack() as stack:
-        xdsi = ServerProcess(
-            "xdsi", [*xdsi_command(study.data_dir), "serve", "--port", "0", "--host", "127.0.0.1"]
-        )
-        stack.callback(xdsi.stop)
+        xdsi = stack.enter_context(xdsi_server(study.data_dir))
         bare = ServerProcess(
             "bare",
             [sys.executable, "-m", "tests.benchmarks.bare_stream", str(workdir / "study")],

@@ -4,6 +4,8 @@
   fresh store with ``xdsi import``;
 * :class:`ServerProcess`: a server started as a child process on a loopback port, its memory read
   from ``/proc/<pid>/status`` (``VmHWM`` = peak resident set) and stopped by its PID;
+  :func:`xdsi_server` runs ``xdsi serve`` of this checkout that way, :func:`import_into` fills
+  its store;
 * :func:`stream`: one request whose body is read and discarded as it arrives (bytes, time to
   first byte, total time);
 * :func:`concurrent`: ``clients`` threads each sending requests with its own connection;
@@ -22,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,22 +75,29 @@ def prepare_study(workdir: Path, instances: int, series: int = 2) -> Study:
         docs.append(Doc(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
     syntax = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
     data_dir = workdir / "store"
+    import_into(data_dir, workdir / "study")
+    return Study(files, docs, syntax, data_dir)
+
+
+def import_into(data_dir: Path, source: Path, env: Mapping[str, str] | None = None) -> None:
+    """``xdsi import SOURCE`` of this checkout into the store at ``data_dir``."""
     subprocess.run(
-        [*xdsi_command(data_dir), "import", str(workdir / "study")],
+        [*xdsi_command(data_dir), "import", str(source)],
         check=True,
         capture_output=True,
-        env=child_env(),
+        env={**child_env(), **(env or {})},
     )
-    return Study(files, docs, syntax, data_dir)
 
 
 class ServerProcess:
     """A child process that prints ``... at <url> ...`` on its first line once it serves."""
 
-    def __init__(self, name: str, command: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.process = subprocess.Popen(
-            list(command), stdout=subprocess.PIPE, text=True, env=child_env()
+            list(command), stdout=subprocess.PIPE, text=True, env={**child_env(), **(env or {})}
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -104,6 +113,23 @@ class ServerProcess:
     def stop(self) -> None:
         """SIGINT (waitress shuts down cleanly), SIGKILL if it does not exit in time."""
         stop_process(self.process, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def xdsi_server(
+    data_dir: Path, *options: str, env: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """``xdsi serve`` of this checkout on a free loopback port (``env``: extra ``XDSI_*``
+    settings), stopped by its PID on exit."""
+    server = ServerProcess(
+        "xdsi",
+        [*xdsi_command(data_dir), "serve", "--port", "0", "--host", "127.0.0.1", *options],
+        env,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def memory_mb(pid: int) -> dict[str, float]:
