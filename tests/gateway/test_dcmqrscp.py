@@ -20,6 +20,7 @@ import pytest
 
 from tests.gateway.support import Sample, assert_as_pacs_holds, codes, gateway, samples_of
 from tests.peers.dcmtk import dcmtk_program, echoscu
+from tests.peers.process import stop_process
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.model import Status
@@ -75,12 +76,7 @@ def dcmqrscp(
         _wait_ready(port, process)
         yield port, move_port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, signal.SIGTERM, timeout=10)
 
 
 @pytest.fixture(scope="module")

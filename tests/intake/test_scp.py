@@ -35,6 +35,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from tests.peers import dcmtk
 from tests.peers.orthanc import Orthanc, orthanc_factory  # noqa: F401  (pytest fixture)
+from tests.peers.process import stop_process
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.intake.scp import (
@@ -556,9 +557,7 @@ def test_xdsi_scp_command_stores_and_stops_on_signal(
         process.send_signal(signum)
         assert process.wait(60) == 0, log_path.read_text()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGKILL)  # only if the test failed before it exited
     output = log_path.read_text()
     assert "Traceback" not in output
     assert "association accepted" in output and "stored" in output

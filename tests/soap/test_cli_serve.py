@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.peers.process import stop_process
+
 
 @pytest.fixture
 def demo_server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
@@ -33,12 +35,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
         command = shlex.split(lines[2])
         yield url, command
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGINT)
     assert (tmp_path / "xdg" / "xdsi" / "demo").is_dir()  # the per-user demo data dir
 
 
@@ -110,6 +107,4 @@ def test_serve_stops_cleanly_on_sigterm_and_on_an_ignored_sigint(
             time.sleep(0.1)
         assert not alive, f"processes left behind: {sorted(alive)}"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGKILL)  # only if the test failed before it exited
