@@ -45,13 +45,8 @@ from xdsi.client.rendered import RenderedParameters, retrieve_rendered
 from xdsi.config import load_settings
 from xdsi.model import DocumentRequest, Status
 from xdsi.store import open_store
-from xdsi.transactions.rendered import (
-    RenderedDocumentRequest,
-    RetrieveRenderedRequest,
-    retrieve_rendered_imaging_document_set,
-)
-
-REPO = Path(__file__).resolve().parents[2]
+from xdsi.transactions.rendered import retrieve_rendered_imaging_document_set
+from xdsi.transactions.rendered_model import RenderedDocumentRequest, RetrieveRenderedRequest
 
 
 def bare_jpeg(data: bytes, size: tuple[int, int] | None = None) -> bytes:

@@ -27,7 +27,7 @@ from tests.imaging.render_helpers import Text, make_gsps
 from xdsi.config import Settings, load_settings
 from xdsi.store import open_store
 from xdsi.store.base import Store
-from xdsi.transactions.rendered import RenderedDocumentRequest
+from xdsi.transactions.rendered_model import RenderedDocumentRequest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "dicom"
 CT = SAMPLES / "ct" / "series1" / "ct_small.dcm"

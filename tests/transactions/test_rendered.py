@@ -37,12 +37,12 @@ from xdsi.imaging.render import RenderParams, render
 from xdsi.model import Status
 from xdsi.store.base import Store
 from xdsi.transactions import rendered
-from xdsi.transactions.rendered import (
+from xdsi.transactions.rendered import retrieve_rendered_imaging_document_set
+from xdsi.transactions.rendered_model import (
     RenderedDocument,
     RenderedDocumentRequest,
     RenderedOutcome,
     RetrieveRenderedRequest,
-    retrieve_rendered_imaging_document_set,
 )
 
 PNG = ("image/png",)

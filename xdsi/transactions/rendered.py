@@ -488,11 +488,6 @@ def _codecs(charsets: Sequence[str]) -> Iterator[tuple[str, str]]:
 
 
 __all__ = [
-    "RenderedDocument",
-    "RenderedDocumentRequest",
-    "RenderedOutcome",
-    "RetrieveRenderedRequest",
-    "ValuesUsed",
     "choose_media_type",
     "rendered_transaction",
     "retrieve_rendered_imaging_document_set",
