@@ -22,7 +22,12 @@ from lxml import etree
 from zeep.exceptions import ValidationError
 
 from xdsi import ns
-from xdsi.client.envelope import body_child, parse_xml, registry_error
+from xdsi.client.envelope import (
+    body_child,
+    parse_xml,
+    read_registry_response,
+    response_action,
+)
 from xdsi.client.mtom import MultipartReader, media_type, multipart_root
 from xdsi.client.receive import collect
 from xdsi.client.requester import BINDING, Requester, request_for, zeep_body
@@ -240,20 +245,12 @@ def read_metadata_response(root: etree._Element) -> MetadataResult:
     registry = _local(child, "RegistryResponse", (*_WADO_NAMESPACES, ns.RS))
     if registry is None:
         raise MalformedResponse("the response has no RegistryResponse")
-    raw_status = (registry.get("status") or "").strip()
-    try:
-        status = Status(raw_status)
-    except ValueError:
-        raise MalformedResponse(f"unknown RegistryResponse status {raw_status!r}") from None
-    errors = tuple(registry_error(e) for e in registry.iter(f"{{{ns.RS}}}RegistryError"))
+    status, errors = read_registry_response(registry)
     documents = []
     for namespace in _WADO_NAMESPACES:
         for item in child.iterchildren(f"{{{namespace}}}DocumentInformationResponse"):
             documents.append(_document(item))
-    header = root.find(f"{{{ns.SOAP12_ENV}}}Header")
-    action_el = None if header is None else header.find(f"{{{ns.WSA}}}Action")
-    action = None if action_el is None else (action_el.text or "").strip() or None
-    return MetadataResult(status, tuple(documents), errors, action)
+    return MetadataResult(status, tuple(documents), errors, response_action(root))
 
 
 def _document(item: etree._Element) -> DocumentInformationResult:
