@@ -42,6 +42,8 @@ WADO_WS: Final = "urn:dicom:wado:ws:2011"
 """DICOM WADO-WS schema namespace (PS3.18 2017b §6.4.1.1)."""
 WADO_WS_LEGACY: Final = "urn:dicom:ws:wado:2011"
 """Mis-ordered spelling used by PS3.18 prose and dcm4chee samples (standards.md §3.9 #1)."""
+WADO_WS_NAMESPACES: Final = (WADO_WS, WADO_WS_LEGACY)
+"""Both spellings of the WADO-WS namespace, as requests and responses in the wild use them."""
 NATIVE_DICOM: Final = "http://dicom.nema.org/PS3.19/models/NativeDICOM"
 """PS3.19 Native DICOM Model namespace (Annex A.1.6)."""
 

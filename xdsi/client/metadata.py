@@ -49,7 +49,6 @@ OPERATION: Final = "ImagingDocumentSource_RetrieveImagingDocumentSetInformation"
 MAX_RESPONSE_BYTES: Final = 1024**3
 """Largest response accepted (it is parsed whole: XPathResponse texts are character data)."""
 CHUNK_SIZE: Final = 64 * 1024
-_WADO_NAMESPACES: Final = (ns.WADO_WS, ns.WADO_WS_LEGACY)
 
 
 @dataclass(frozen=True)
@@ -242,12 +241,12 @@ def read_metadata_response(root: etree._Element) -> MetadataResult:
     child = body_child(root)
     if etree.QName(child).localname != "RetrieveImagingDocumentSetInformationResponse":
         raise MalformedResponse(f"unexpected response element {child.tag}")
-    registry = _local(child, "RegistryResponse", (*_WADO_NAMESPACES, ns.RS))
+    registry = _local(child, "RegistryResponse", (*ns.WADO_WS_NAMESPACES, ns.RS))
     if registry is None:
         raise MalformedResponse("the response has no RegistryResponse")
     status, errors = read_registry_response(registry)
     documents = []
-    for namespace in _WADO_NAMESPACES:
+    for namespace in ns.WADO_WS_NAMESPACES:
         for item in child.iterchildren(f"{{{namespace}}}DocumentInformationResponse"):
             documents.append(_document(item))
     return MetadataResult(status, tuple(documents), errors, response_action(root))
@@ -255,19 +254,19 @@ def read_metadata_response(root: etree._Element) -> MetadataResult:
 
 def _document(item: etree._Element) -> DocumentInformationResult:
     def text(local: str) -> str | None:
-        found = _local(item, local, (ns.XDS_B, *_WADO_NAMESPACES))
+        found = _local(item, local, (ns.XDS_B, *ns.WADO_WS_NAMESPACES))
         return None if found is None else (found.text or "").strip() or None
 
     uid = text("DocumentUniqueId")
     if not uid:
         raise MalformedResponse("a DocumentInformationResponse lacks DocumentUniqueId")
-    results = _local(item, "XPathResponseList", _WADO_NAMESPACES)
+    results = _local(item, "XPathResponseList", ns.WADO_WS_NAMESPACES)
     texts = (
         ()
         if results is None
         else tuple(
             r.text or ""
-            for namespace in _WADO_NAMESPACES
+            for namespace in ns.WADO_WS_NAMESPACES
             for r in results.iterchildren(f"{{{namespace}}}XPathResponse")
         )
     )

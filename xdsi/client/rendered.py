@@ -38,7 +38,6 @@ from xdsi.client.result import RetrieveResult, SavedDocument
 from xdsi.errors import InvalidRequest, MalformedResponse
 from xdsi.model import DocumentRequest
 
-WADO_NAMESPACES: Final = (ns.WADO_WS, ns.WADO_WS_LEGACY)
 VALUE_ELEMENTS: Final = (
     "Annotation", "Rows", "Columns", "Region", "WindowWidth", "WindowCenter", "ImageQuality",
     "PresentationUID", "PresentationSeriesUID", "Anonymize", "FrameNumber",
@@ -188,7 +187,7 @@ class _RenderedReader:
         child = body_child(root)
         qname = etree.QName(child)
         if qname.localname != "RetrieveRenderedImagingDocumentSetResponse" or (
-            qname.namespace not in WADO_NAMESPACES
+            qname.namespace not in ns.WADO_WS_NAMESPACES
         ):
             raise MalformedResponse(f"unexpected response element {child.tag}")
         registry = next(
@@ -220,7 +219,10 @@ def _source_id(item: etree._Element) -> str:
 def _used(item: etree._Element) -> dict[str, str]:
     used: dict[str, str] = {}
     for child in item:
-        if not isinstance(child.tag, str) or etree.QName(child).namespace not in WADO_NAMESPACES:
+        if (
+            not isinstance(child.tag, str)
+            or etree.QName(child).namespace not in ns.WADO_WS_NAMESPACES
+        ):
             continue
         name = etree.QName(child).localname
         if name == "Region" and len(child):

@@ -56,7 +56,7 @@ __all__ = [
 RetrieveInformation = Callable[[RetrieveImagingDocumentSetInformationRequest], MetadataOutcome]
 """The transaction bound to a store: request in, outcome out."""
 
-_WADO_NAMESPACES: Final = (ns.WADO_WS, ns.WADO_WS_LEGACY, ns.XDSI_B, None)
+_WADO_NAMESPACES: Final = (*ns.WADO_WS_NAMESPACES, ns.XDSI_B, None)
 _CHILD_NAMESPACES: Final = frozenset({*_WADO_NAMESPACES, ns.XDS_B})
 _REQUEST_NAMES: Final = (
     "RetrieveImagingDocumentSetInformationRequest",

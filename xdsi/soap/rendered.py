@@ -41,7 +41,6 @@ from xdsi.transactions.rendered_model import (
 RenderTransaction = Callable[[RetrieveRenderedRequest], RenderedOutcome]
 """The transaction bound to a store (what :func:`rendered_operation` runs)."""
 
-WADO_NAMESPACES: Final = (ns.WADO_WS, ns.WADO_WS_LEGACY)
 REQUEST: Final = "RetrieveRenderedImagingDocumentSetRequest"
 RESPONSE: Final = "RetrieveRenderedImagingDocumentSetResponse"
 _DOCUMENT_REQUESTS: Final = frozenset({"rendereddocumentrequest", "documentrequest"})
@@ -86,7 +85,7 @@ def _children(element: etree._Element) -> Iterator[etree._Element]:
 
 
 def _is_wado(element: etree._Element) -> bool:
-    return _namespace(element) in (*WADO_NAMESPACES, "")
+    return _namespace(element) in (*ns.WADO_WS_NAMESPACES, "")
 
 
 def _text(element: etree._Element) -> str:
@@ -136,7 +135,7 @@ def document_from_wire(
     for child in _children(element):
         name = _local(child)
         namespace = _namespace(child)
-        if name in _IHE_CHILDREN and namespace in (ns.XDS_B, *WADO_NAMESPACES, ""):
+        if name in _IHE_CHILDREN and namespace in (ns.XDS_B, *ns.WADO_WS_NAMESPACES, ""):
             values.setdefault(_IHE_CHILDREN[name], _text(child))
         elif not _is_wado(child):
             continue  # another namespace: an extension we do not know (xs:any ##other)
@@ -251,7 +250,7 @@ def rendered_operation(transaction: RenderTransaction) -> Operation:
 
     return Operation(
         name="ImagingDocumentSource_RetrieveRenderedImagingDocumentSet",
-        request_elements=frozenset(f"{{{n}}}{REQUEST}" for n in WADO_NAMESPACES),
+        request_elements=frozenset(f"{{{n}}}{REQUEST}" for n in ns.WADO_WS_NAMESPACES),
         actions={
             ns.ACTION_RENDERED: ns.ACTION_RENDERED + ns.RESPONSE_SUFFIX,
             # PS3.18 prose and dcm4chee's published sample (standards.md §3.9 #1)
