@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Final
 
 from sqlalchemy import (
     Engine,
-    Row,
+    Select,
     create_engine,
     delete,
     event,
@@ -165,8 +165,8 @@ class SqlFileStore:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def _record(self, row: Instance | Row[Any]) -> InstanceRecord:
-        """The record of an ORM row or of a row of :data:`_RECORD_SELECT` (same names)."""
+    def _record(self, row: Instance) -> InstanceRecord:
+        """The record of an ORM row (bulk reads: :meth:`_selected`)."""
         return InstanceRecord(
             sop_instance_uid=row.sop_instance_uid,
             sop_class_uid=row.sop_class_uid,
@@ -184,6 +184,20 @@ class SqlFileStore:
             instance_number=row.instance_number,
         )
 
+    def _selected(self, query: Select[Any]) -> list[InstanceRecord]:
+        """The records of a query over :data:`_RECORD_SELECT`, read on a Core connection.
+
+        Positional row values and a Core connection rather than the ORM session and ``row.name``
+        access: of a 400-UID lookup (RAD-69 resolves every requested document this way before
+        its first response byte), name access alone took ~3.5 ms and the ORM layer ~0.7 ms.
+        """
+        files_dir = self.files_dir
+        with self._engine.connect() as connection:
+            return [
+                InstanceRecord(**dict(zip(_RECORD_COLUMNS, row)), path=files_dir / row[-1])
+                for row in connection.execute(query)
+            ]
+
     def _row(self, session: Session, sop_instance_uid: str) -> Instance | None:
         return session.scalars(
             select(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
@@ -197,12 +211,10 @@ class SqlFileStore:
     def get_many(self, sop_instance_uids: Sequence[str]) -> dict[str, InstanceRecord]:
         wanted = list(dict.fromkeys(sop_instance_uids))
         found: dict[str, InstanceRecord] = {}
-        with self._sessions() as session:
-            for start in range(0, len(wanted), IN_CHUNK):
-                chunk = wanted[start : start + IN_CHUNK]
-                query = select(*_RECORD_SELECT).where(Instance.sop_instance_uid.in_(chunk))
-                for row in session.execute(query):
-                    found[row.sop_instance_uid] = self._record(row)
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            query = select(*_RECORD_SELECT).where(Instance.sop_instance_uid.in_(chunk))
+            found.update((record.sop_instance_uid, record) for record in self._selected(query))
         return found
 
     def locate(self, documents: Sequence[DocumentRequest]) -> dict[str, InstanceRecord | XdsiError]:
@@ -214,17 +226,14 @@ class SqlFileStore:
             Instance.study_instance_uid == study_instance_uid,
             Instance.series_instance_uid == series_instance_uid,
         )
-        with self._sessions() as session:
-            records = [self._record(row) for row in session.execute(query)]
+        records = self._selected(query)
         # Sorted here, not by ORDER BY: NULL placement and string collation differ between
         # backends (PostgreSQL locales ignore dots), and a series is small.
         return sorted(records, key=instance_order)
 
     def study(self, study_instance_uid: str) -> list[InstanceRecord]:
         query = select(*_RECORD_SELECT).where(Instance.study_instance_uid == study_instance_uid)
-        with self._sessions() as session:
-            records = [self._record(row) for row in session.execute(query)]
-        return sorted(records, key=study_order)
+        return sorted(self._selected(query), key=study_order)
 
     def count(self) -> int:
         """Number of indexed instances."""
@@ -607,7 +616,7 @@ _RECORD_SELECT: Final[tuple[Any, ...]] = (
     *(getattr(Instance, name) for name in _RECORD_COLUMNS),
     Instance.rel_path,
 )
-"""What a record needs: bulk reads select these columns, not ORM objects (building 400 ORM
+"""What a record needs, ``rel_path`` last: bulk reads select these columns, not ORM objects (building 400 ORM
 objects and their identity map was most of a 400-document lookup)."""
 
 
