@@ -1,5 +1,6 @@
 """The RAD-69 request reader (:func:`xdsi.soap.convert.request_from_wire`): what consumers send,
-read leniently (IHE RAD TF-2 §4.69.4.1.2; conformance.md §1 "Lenient body")."""
+read leniently (IHE RAD TF-2 §4.69.4.1.2; conformance.md §1 "Lenient body"); and the response
+writer's escaping."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ import pytest
 from lxml import etree
 
 from xdsi import ns
-from xdsi.model import DocumentRequest, RetrieveImagingDocumentSetRequest
-from xdsi.soap.convert import request_from_wire
+from xdsi.model import (
+    DocumentRequest,
+    Outcome,
+    Payload,
+    RetrievedDocument,
+    RetrieveImagingDocumentSetRequest,
+)
+from xdsi.soap.convert import request_from_wire, response_to_wire
 
 
 def _read(inner: str) -> RetrieveImagingDocumentSetRequest:
@@ -32,7 +39,8 @@ def _one(study: str = "1.2", series: str = "1.2.3", uid: str = "1.2.3.4", **extr
 def test_the_schema_form() -> None:
     request = _read(
         _one(RepositoryUniqueId=" 1.9 ", HomeCommunityId="urn:oid:1.8")
-        + "<r:TransferSyntaxUIDList><r:TransferSyntaxUID> 1.2.840.10008.1.2.1 </r:TransferSyntaxUID>"
+        + "<r:TransferSyntaxUIDList>"
+        "<r:TransferSyntaxUID> 1.2.840.10008.1.2.1 </r:TransferSyntaxUID>"
         "<r:TransferSyntaxUID/></r:TransferSyntaxUIDList>"
     )
     assert request == RetrieveImagingDocumentSetRequest(
@@ -102,3 +110,29 @@ def test_a_repeated_single_valued_child_counts_once_the_last() -> None:
 
 def test_an_empty_request_holds_no_documents() -> None:
     assert _read("") == RetrieveImagingDocumentSetRequest((), ())
+
+
+# --- the response writer --------------------------------------------------------------------------
+
+
+def test_echoed_values_are_escaped_in_the_response() -> None:
+    """HomeCommunityId and RepositoryUniqueId are echoed as sent when no check applies: markup,
+    quotes and a CR in them come back as the same text (response_to_wire writes text)."""
+    odd = 'urn:oid:1.2 & <x> "q"\r\nend'
+    outcome = Outcome(
+        documents=[
+            RetrievedDocument(
+                DocumentRequest("1.2", "1.2.3", "1.2.3.4", odd, odd),
+                Payload(ns.MEDIA_DICOM, lambda: iter([b"DICM"]), 4),
+            )
+        ]
+    )
+    element, attachments = response_to_wire(outcome)
+    again = etree.fromstring(etree.tostring(element))
+    names = {"x": ns.XDS_B, "xop": ns.XOP}
+    assert again.findtext("x:DocumentResponse/x:HomeCommunityId", namespaces=names) == odd
+    assert again.findtext("x:DocumentResponse/x:RepositoryUniqueId", namespaces=names) == odd
+    include = again.find("x:DocumentResponse/x:Document/xop:Include", names)
+    assert include.get("href") == "cid:" + attachments[0].content_id.replace(":", "%3A")
+    assert etree.QName(again[0]).localname == "RegistryResponse"
+    assert again[0].get("status") == ns.STATUS_SUCCESS

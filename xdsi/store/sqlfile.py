@@ -193,9 +193,12 @@ class SqlFileStore:
         """
         files_dir = self.files_dir
         with self._engine.connect() as connection:
+            rows = connection.execute(query)
             return [
-                InstanceRecord(**dict(zip(_RECORD_COLUMNS, row)), path=files_dir / row[-1])
-                for row in connection.execute(query)
+                InstanceRecord(
+                    **dict(zip(_RECORD_COLUMNS, row[:-1], strict=True)), path=files_dir / row[-1]
+                )
+                for row in rows
             ]
 
     def _row(self, session: Session, sop_instance_uid: str) -> Instance | None:
@@ -616,8 +619,8 @@ _RECORD_SELECT: Final[tuple[Any, ...]] = (
     *(getattr(Instance, name) for name in _RECORD_COLUMNS),
     Instance.rel_path,
 )
-"""What a record needs, ``rel_path`` last: bulk reads select these columns, not ORM objects (building 400 ORM
-objects and their identity map was most of a 400-document lookup)."""
+"""What a record needs, ``rel_path`` last: bulk reads select these columns, not ORM objects
+(building 400 ORM objects and their identity map was most of a 400-document lookup)."""
 
 
 def _index_failure(uid: str, exc: DBAPIError) -> StoreError:
