@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Final
 from sqlalchemy import (
     Engine,
     Select,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -184,7 +185,9 @@ class SqlFileStore:
             instance_number=row.instance_number,
         )
 
-    def _selected(self, query: Select[Any]) -> list[InstanceRecord]:
+    def _selected(
+        self, query: Select[Any], parameters: dict[str, Any] | None = None
+    ) -> list[InstanceRecord]:
         """The records of a query over :data:`_RECORD_SELECT`, read on a Core connection.
 
         Positional row values and a Core connection rather than the ORM session and ``row.name``
@@ -193,7 +196,7 @@ class SqlFileStore:
         """
         files_dir = self.files_dir
         with self._engine.connect() as connection:
-            rows = connection.execute(query)
+            rows = connection.execute(query, parameters)
             return [
                 InstanceRecord(
                     **dict(zip(_RECORD_COLUMNS, row[:-1], strict=True)), path=files_dir / row[-1]
@@ -216,8 +219,8 @@ class SqlFileStore:
         found: dict[str, InstanceRecord] = {}
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
-            query = select(*_RECORD_SELECT).where(Instance.sop_instance_uid.in_(chunk))
-            found.update((record.sop_instance_uid, record) for record in self._selected(query))
+            records = self._selected(_BY_UIDS, {"uids": chunk})
+            found.update((record.sop_instance_uid, record) for record in records)
         return found
 
     def locate(self, documents: Sequence[DocumentRequest]) -> dict[str, InstanceRecord | XdsiError]:
@@ -621,6 +624,12 @@ _RECORD_SELECT: Final[tuple[Any, ...]] = (
 )
 """What a record needs, ``rel_path`` last: bulk reads select these columns, not ORM objects
 (building 400 ORM objects and their identity map was most of a 400-document lookup)."""
+
+_BY_UIDS: Final = select(*_RECORD_SELECT).where(
+    Instance.sop_instance_uid.in_(bindparam("uids", expanding=True))
+)
+"""The records of a list of SOP Instance UIDs (``uids``), built once: building the statement
+with the list in it cost ~0.7 ms of a 400-UID lookup."""
 
 
 def _index_failure(uid: str, exc: DBAPIError) -> StoreError:
