@@ -256,9 +256,13 @@ class SqlFileStore:
                 yield self._record(row)
 
     @contextlib.contextmanager
-    def open(self, record: InstanceRecord) -> Iterator[BinaryIO]:
+    def open(self, record: InstanceRecord, *, buffered: bool = True) -> Iterator[BinaryIO]:
+        """The stored file, opened for reading; :class:`StoreError` if it is missing.
+
+        ``buffered=False`` gives the raw file, for readers that ask for large blocks anyway.
+        """
         try:
-            fh = record.path.open("rb")
+            fh: BinaryIO = open(record.path, "rb", buffering=-1 if buffered else 0)  # noqa: SIM115
         except FileNotFoundError:
             raise StoreError(f"stored file of {record.sop_instance_uid} is missing") from None
         with fh:
@@ -269,8 +273,9 @@ class SqlFileStore:
 
         The size is checked before the first chunk, so a damaged file is reported before any
         byte goes out, and again while reading, so a file cut meanwhile never yields short.
+        Raw reads, without Python's buffer: each chunk is one read(2) into its own bytes object.
         """
-        with self.open(record) as fh:
+        with self.open(record, buffered=False) as fh:
             actual = os.fstat(fh.fileno()).st_size
             if actual != record.size:
                 raise StoreError(
