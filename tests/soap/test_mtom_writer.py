@@ -56,6 +56,22 @@ def test_parts_are_produced_lazily_and_in_order() -> None:
     }
 
 
+def test_content_length_is_the_package_length_when_every_size_is_known() -> None:
+    def package(second_size: int | None) -> MtomResponse:
+        return MtomResponse(
+            ENVELOPE,
+            [
+                Attachment(content_id("1.2.3", 1), ns.MEDIA_JPEG, Source([b"\xff\xd8", b"x"]), 3),
+                Attachment(content_id("1.2.4", 2), ns.MEDIA_PNG, Source([b"png"]), second_size),
+            ],
+        )
+
+    sized = package(3)
+    assert sized.content_length == len(b"".join(sized))
+    assert package(None).content_length is None
+    assert MtomResponse(ENVELOPE, []).content_length == len(b"".join(MtomResponse(ENVELOPE, [])))
+
+
 @pytest.mark.parametrize("case", ["raises", "short", "raises at start"])
 def test_a_broken_payload_never_ends_the_package(case: str) -> None:
     if case == "raises":

@@ -4,6 +4,7 @@ MTOM framing, chunking and streaming only show over a socket)."""
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import os
 import socket
 import threading
@@ -146,6 +147,49 @@ def test_chunked_request_body(server: Running, ct_study: list[Sample]) -> None:
     assert r.status_code == 200
     package = parse_multipart(r.headers["Content-Type"], r.content)
     assert documents(package) == {ct_study[0].doc.sop: ct_study[0].data}
+
+
+def test_rendered_replies_keep_the_connection_open(
+    server: Running, ct_study: list[Sample]
+) -> None:
+    """Rendered replies are produced before they are sent, so they carry Content-Length and the
+    HTTP/1.1 connection stays open for the next request; RAD-69 replies, streamed from the
+    store, stay chunked (waitress then closes the connection after them)."""
+    from xdsi.client.rendered import RenderedParameters
+    from xdsi.client.rendered import envelope as rendered_envelope
+    from xdsi.client.rendered import request_element as rendered_request
+    from xdsi.model import DocumentRequest
+
+    docs = [DocumentRequest(s.doc.study, s.doc.series, s.doc.sop, s.doc.repository)
+            for s in ct_study]  # fmt: skip
+    parts = urlsplit(server.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+    try:
+        headers = {"Content-Type": ns.MEDIA_SOAP12}
+        sockets = []
+        for wanted in (docs[:1], docs):
+            body = rendered_envelope(rendered_request(wanted, RenderedParameters()), server.url)
+            connection.request("POST", parts.path, body, headers)
+            answer = connection.getresponse()
+            data = answer.read()
+            assert answer.status == 200
+            assert answer.getheader("Transfer-Encoding") is None
+            assert int(answer.getheader("Content-Length") or -1) == len(data)
+            assert answer.getheader("Connection") is None
+            package = parse_multipart(answer.getheader("Content-Type") or "", data)
+            assert len(package.parts) == len(wanted)
+            assert all(part.startswith(b"\xff\xd8") for part in package.parts.values())
+            sockets.append(connection.sock)
+        assert sockets[0] is not None
+        assert sockets[1] is sockets[0]  # the second request went over the same connection
+        rad69 = envelope(request_element([ct_study[0].doc]))
+        connection.request("POST", parts.path, rad69, headers)
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.getheader("Transfer-Encoding") == "chunked"
+        assert answer.getheader("Connection") == "close"
+    finally:
+        connection.close()
 
 
 def _raw_exchange(url: str, body: bytes, read_limit: int | None = None) -> bytes:

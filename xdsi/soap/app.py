@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 SOAP12_CONTENT_TYPE = f"{ns.MEDIA_SOAP12}; charset=utf-8"
 XML_CONTENT_TYPE = f"{ns.MEDIA_TEXT_XML}; charset=utf-8"
 READ_CHUNK = 64 * 1024
+JOIN_BYTES = 4 << 20
+"""A reply produced in full (:attr:`Reply.produced`) up to this size is sent as one write."""
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 
 
@@ -229,8 +231,17 @@ class SoapApplication:
         data = serialize(envelope)
         if reply.attachments or mtom:
             package = MtomResponse(data, reply.attachments)
-            start_response("200 OK", [("Content-Type", package.content_type)])
-            return package
+            headers = [("Content-Type", package.content_type)]
+            length = package.content_length if reply.produced else None
+            if length is None:  # streamed as it is read: chunked, connection closed after it
+                start_response("200 OK", headers)
+                return package
+            # Known length: Content-Length keeps the connection open (HTTP/1.1 keep-alive).  A
+            # small package is joined into one write (one send instead of one per part); a
+            # spooled part failing to read then becomes a Receiver fault, not a cut connection.
+            sent: Iterable[bytes] = [b"".join(package)] if length <= JOIN_BYTES else package
+            start_response("200 OK", [*headers, ("Content-Length", str(length))])
+            return sent
         start_response(
             "200 OK", [("Content-Type", SOAP12_CONTENT_TYPE), ("Content-Length", str(len(data)))]
         )

@@ -240,6 +240,17 @@ class MtomResponse:
             f'start="<{self.root_content_id}>"; start-info="{ns.MEDIA_SOAP12}"'
         )
 
+    @property
+    def content_length(self) -> int | None:
+        """Bytes of the whole package if every attachment's size is known, else None."""
+        sizes = [a.size for a in self.attachments]
+        if any(size is None for size in sizes):
+            return None
+        length = len(self._root_header()) + len(self.envelope) + len(self._closing())
+        for attachment, size in zip(self.attachments, sizes, strict=True):
+            length += len(CRLF + self._attachment_header(attachment)) + (size or 0)
+        return length
+
     def __iter__(self) -> Iterator[bytes]:
         return self._stream
 
@@ -251,24 +262,33 @@ class MtomResponse:
         text = f"--{self.boundary}\r\n" + "".join(line + "\r\n" for line in lines) + "\r\n"
         return text.encode("ascii")
 
-    def _generate(self) -> Generator[bytes, None, None]:
-        yield self._part_header(
+    def _root_header(self) -> bytes:
+        return self._part_header(
             [
                 f'Content-Type: {ns.MEDIA_XOP}; charset=UTF-8; type="{ns.MEDIA_SOAP12}"',
                 "Content-Transfer-Encoding: binary",
                 f"Content-ID: <{self.root_content_id}>",
             ]
-        ) + self.envelope
+        )
+
+    def _attachment_header(self, attachment: Attachment) -> bytes:
+        return self._part_header(
+            [
+                f"Content-Type: {attachment.media_type}",
+                "Content-Transfer-Encoding: binary",
+                f"Content-ID: <{attachment.content_id}>",
+            ]
+        )
+
+    def _closing(self) -> bytes:
+        return f"\r\n--{self.boundary}--\r\n".encode("ascii")
+
+    def _generate(self) -> Generator[bytes, None, None]:
+        yield self._root_header() + self.envelope
         for attachment in self.attachments:
-            yield CRLF + self._part_header(
-                [
-                    f"Content-Type: {attachment.media_type}",
-                    "Content-Transfer-Encoding: binary",
-                    f"Content-ID: <{attachment.content_id}>",
-                ]
-            )
+            yield CRLF + self._attachment_header(attachment)
             yield from _checked(attachment)
-        yield f"\r\n--{self.boundary}--\r\n".encode("ascii")
+        yield self._closing()
 
 
 def _checked(attachment: Attachment) -> Iterator[bytes]:

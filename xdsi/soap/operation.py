@@ -24,6 +24,11 @@ class Reply:
 
     element: etree._Element
     attachments: list[Attachment] = field(default_factory=list)
+    produced: bool = False
+    """The attachments were produced in full before the reply was made (spooled, each with its
+    exact size), so the response's length is known and it is sent with Content-Length: waitress
+    keeps an HTTP/1.1 connection open only then, and closes it after every chunked response.
+    RAD-69 documents are read from the store while they are sent and stay chunked."""
 
 
 Answer = Callable[[Sequence[etree._Element]], Reply]

@@ -246,7 +246,7 @@ def rendered_operation(transaction: RenderTransaction) -> Operation:
         request = request_from_wire(elements)
         outcome = transaction(request)
         element, attachments = response_to_wire(outcome, _namespace(elements[0]) or ns.WADO_WS)
-        return Reply(element, attachments)
+        return Reply(element, attachments, produced=True)  # rendered and spooled
 
     return Operation(
         name="ImagingDocumentSource_RetrieveRenderedImagingDocumentSet",
