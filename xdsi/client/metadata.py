@@ -31,7 +31,7 @@ from xdsi.client.envelope import (
 from xdsi.client.mtom import MultipartReader, media_type, multipart_root
 from xdsi.client.receive import collect
 from xdsi.client.requester import BINDING, Requester, request_for, zeep_body
-from xdsi.client.transport import post_envelope
+from xdsi.client.transport import body_chunks, post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse
 from xdsi.model import DocumentRequest, RegistryError, Status
 
@@ -190,7 +190,7 @@ class MetadataRequester:
         with response:
             received = response.headers.get("Content-Type")
             try:
-                chunks = response.iter_content(CHUNK_SIZE)
+                chunks = body_chunks(response, CHUNK_SIZE)
                 if media_type(received) == ns.MEDIA_MULTIPART_RELATED:
                     data = _root_part(received or "", chunks)
                 else:

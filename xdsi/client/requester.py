@@ -36,7 +36,7 @@ from xdsi.client.envelope import read_envelope
 from xdsi.client.mtom import content_type_param, wrap_mtom
 from xdsi.client.receive import DocumentCallback, EnvelopeReader, read_response
 from xdsi.client.result import RetrieveResult
-from xdsi.client.transport import post_envelope
+from xdsi.client.transport import body_chunks, post_envelope
 from xdsi.errors import InvalidRequest, MalformedResponse, TransportFailure
 from xdsi.model import DocumentRequest, RetrieveImagingDocumentSetRequest
 from xdsi.resources import wsdl_dir
@@ -261,7 +261,7 @@ def exchange(
     response = post_envelope(session, endpoint, body, action, mtom, timeout)
     with response:
         received = response.headers.get("Content-Type")
-        chunks = response.iter_content(CHUNK_SIZE)
+        chunks = body_chunks(response, CHUNK_SIZE)
         try:
             result = read_response(
                 received, chunks, out_dir, on_document=on_document, digest=digest, read=read

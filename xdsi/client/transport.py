@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final
 
 import requests
+import urllib3
 
 from xdsi import ns
 from xdsi.client.mtom import media_type, wrap_mtom
 from xdsi.errors import TransportFailure
 
-__all__ = ["SOAP_MEDIA_TYPES", "post_envelope"]
+__all__ = ["SOAP_MEDIA_TYPES", "body_chunks", "post_envelope"]
 
 SOAP_MEDIA_TYPES: Final = frozenset(
     {ns.MEDIA_SOAP12, ns.MEDIA_MULTIPART_RELATED, ns.MEDIA_TEXT_XML}
@@ -60,3 +62,26 @@ def post_envelope(
             f"with Content-Type {received or '(none)'}"
         )
     return response
+
+
+def body_chunks(response: requests.Response, size: int) -> Iterator[bytes]:
+    """The body of a streamed response, each chunk what one read returned (at most ``size``).
+
+    Not ``response.iter_content``: urllib3 2's ``read(amt)`` keeps reading until it has ``amt``
+    bytes, and when the connection is cut short of the Content-Length it raises IncompleteRead
+    and drops what it had gathered — up to a whole chunk before the cut, so a document that was
+    complete could not be told apart from a cut one.  ``read1`` hands over every byte that
+    arrived; the cut is then raised by the next read.
+
+    Raises
+    ------
+    requests.exceptions.ConnectionError
+        The connection was cut mid-body (short of Content-Length, or a chunked body without
+        its terminating chunk).
+    """
+    raw = response.raw
+    try:
+        while chunk := raw.read1(size, decode_content=True):
+            yield chunk
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(f"the body was cut off: {exc}") from exc

@@ -25,10 +25,10 @@ class Reply:
     element: etree._Element
     attachments: list[Attachment] = field(default_factory=list)
     produced: bool = False
-    """The attachments were produced in full before the reply was made (spooled, each with its
-    exact size), so the response's length is known and it is sent with Content-Length: waitress
-    keeps an HTTP/1.1 connection open only then, and closes it after every chunked response.
-    RAD-69 documents are read from the store while they are sent and stay chunked."""
+    """The attachments were produced in full before the reply was made (spooled renderings), so
+    reading them cannot fail for want of a source: a small reply is joined into one write.
+    Whether the reply carries Content-Length depends only on every attachment's size being known
+    (RAD-69 documents sent as stored are read while they are sent, with their indexed size)."""
 
 
 Answer = Callable[[Sequence[etree._Element]], Reply]
