@@ -45,6 +45,7 @@ from tests.benchmarks.harness import (
     Streamed,
     Study,
     concurrent,
+    cpu_seconds,
     median,
     memory_mb,
     new_session,
@@ -135,37 +136,52 @@ def start_orthanc(stack: ExitStack, workdir: Path, study: Study) -> Target:
     return orthanc_target(orthanc.url, orthanc.process.pid, study)
 
 
-def whole_study_rounds(
-    targets: list[Target], study: Study, rounds: int
-) -> dict[str, list[Streamed]]:
+@dataclass(frozen=True)
+class Round:
+    """One whole-study response: as the client saw it, and the server's CPU time spent on it."""
+
+    streamed: Streamed
+    server_cpu: float
+
+
+def whole_study_rounds(targets: list[Target], study: Study, rounds: int) -> dict[str, list[Round]]:
     """One warm-up, then ``rounds`` rounds in which every target fetches the whole study once,
     in an order that rotates from round to round."""
-    results: dict[str, list[Streamed]] = {t.name: [] for t in targets}
+    results: dict[str, list[Round]] = {t.name: [] for t in targets}
     with new_session() as session:
         for target in targets:
             target.whole(session)
         for r in range(rounds):
             for target in targets[r % len(targets) :] + targets[: r % len(targets)]:
+                before = cpu_seconds(target.pid)
                 result = target.whole(session)
+                cpu = cpu_seconds(target.pid) - before
                 if result.received < study.total_bytes:
                     raise RuntimeError(f"{target.name}: short response ({result.received} B)")
-                results[target.name].append(result)
+                results[target.name].append(Round(result, cpu))
     return results
 
 
-def print_whole(title: str, study: Study, results: dict[str, list[Streamed]]) -> None:
+def print_whole(title: str, study: Study, results: dict[str, list[Round]]) -> None:
     print(f"\n{title}: {len(study.docs)} instances, {study.total_bytes / 1e6:.0f} MB of files")
-    print("| server | MB/s (median) | MB/s (all rounds) | time to first byte | MB/s after it |")
-    print("|---|---|---|---|---|")
-    for name, runs in results.items():
+    print(
+        "| server | MB/s (median) | MB/s (all rounds) | time to first byte | MB/s after it "
+        "| server CPU per response |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, rounds in results.items():
+        runs = [r.streamed for r in rounds]
         rates = ", ".join(f"{r.mb_per_s:.0f}" for r in runs)
         ttfb = median([r.first_byte for r in runs]) * 1e3
         after = median([r.streaming_mb_per_s for r in runs])
+        cpu = median([r.server_cpu for r in rounds]) * 1e3
         print(
             f"| {name} | {median([r.mb_per_s for r in runs]):.0f} | {rates} | {ttfb:.0f} ms "
-            f"| {after:.0f} |"
+            f"| {after:.0f} | {cpu:.0f} ms |"
         )
-    rates = {name: median([r.mb_per_s for r in runs]) for name, runs in results.items()}
+    rates = {
+        name: median([r.streamed.mb_per_s for r in rounds]) for name, rounds in results.items()
+    }
     ours = rates.get("xdsi RAD-69")
     for other in ("bare WSGI stream", "Orthanc WADO-RS"):
         if ours and other in rates:

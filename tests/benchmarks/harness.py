@@ -143,6 +143,17 @@ def memory_mb(pid: int) -> dict[str, float]:
     return values
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far (all its threads; /proc/PID/stat).
+
+    Less sensitive to other load on the machine than wall time: comparing servers by the CPU
+    each spends on the same response still means something while other work shares the cores.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def new_session() -> requests.Session:
     """A keep-alive session that retries an idempotent request once when the server closed the
     idle connection under it (Orthanc closes keep-alive connections after about a second)."""
