@@ -1,13 +1,19 @@
 """Bounded on-disk cache of the instances the gateway fetched from the PACS.
 
-The cache is a :class:`~xdsi.store.sqlfile.SqlFileStore` of its own (crash-safe files plus an
-SQLite index), so a restart keeps what was fetched; on top of it this module keeps the total size
-under a limit by evicting the least recently used instances.
+The PACS keeps every instance, so the cache needs no durability, only never to serve a torn or
+wrong file: each arrival is written under a temporary name and renamed into place when whole
+(no ``fsync``), its index row is written later in batches, and at start-up only what is provably
+the file written for its row is kept (:mod:`~xdsi.store.gateway.cacheindex`).  A file is named
+by its SOP Instance UID (validated first), so no hash of the content is computed; the record's
+``sha256`` field carries a token unique to each fetch instead (it keys caches of derived data).
+A SOP Instance UID already cached is kept as it is (``PutStatus.DUPLICATE``).
 
-Instances handed to a response in progress are *pinned* (until read, or for at most
-``pin_seconds``) and never evicted meanwhile.  An arrival that does not fit even after evicting
-every unpinned instance is refused with ``ENOSPC``: the C-STORE handler answers ``0xA700`` (out
-of resources) and the instance is reported as :class:`~xdsi.errors.OutOfResources`.
+The records live in memory (the LRU order), so lookups do not touch the index.  The total size
+stays under a limit by evicting the least recently used instances.  Instances handed to a
+response in progress are *pinned* (until read, or for at most ``pin_seconds``) and never
+evicted meanwhile.  An arrival that does not fit even after evicting every unpinned instance is
+refused with ``ENOSPC``: the C-STORE handler answers ``0xA700`` (out of resources) and the
+instance is reported as :class:`~xdsi.errors.OutOfResources`.
 """
 
 from __future__ import annotations
@@ -16,62 +22,98 @@ import contextlib
 import errno
 import io
 import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from pydicom import dcmread
 
+from xdsi.errors import StoreError
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
-from xdsi.store.sqlfile import SqlFileStore
+from xdsi.store.gateway.cacheindex import CacheIndex, Op, Row, file_name
+from xdsi.store.header import part10_bytes, read_header
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[InstanceRecord], None]
 
-MAX_REMEMBERED_REFUSALS = 10_000
+MAX_REMEMBERED_REFUSALS: Final = 10_000
+FLUSH_EVERY: Final = 200
+"""Index changes written in one transaction at most (a flush also follows every retrieval)."""
+FLUSH_SECONDS: Final = 2.0
+"""Index changes wait at most this long for the next arrival to write them."""
+COPY_CHUNK: Final = 1 << 20
 
 
 class InstanceCache:
     """LRU cache of Part 10 instances under ``directory``, at most ``max_bytes`` in all.
 
     Thread-safe: C-STORE handlers (one thread per association) put while responses read.
+    One process at a time may use a directory (:class:`~xdsi.errors.StoreError` otherwise).
     """
 
     def __init__(self, directory: Path, max_bytes: int, pin_seconds: float) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.pin_seconds = pin_seconds
-        self._store = SqlFileStore(self.directory)
+        self._index = CacheIndex(self.directory)
         self._lock = threading.Lock()
-        self._lru: OrderedDict[str, int] = OrderedDict()
-        """SOP Instance UID → size, least recently used first."""
+        self._index_lock = threading.Lock()
+        self._records: OrderedDict[str, InstanceRecord] = OrderedDict()
+        """SOP Instance UID → record, least recently used first."""
         self._total = 0
         self._reserved = 0
+        self._pending: list[Op] = []
+        """Index changes not written yet, in order."""
+        self._flushed = time.monotonic()
+        self._closed = False
         self._pins: dict[str, tuple[int, float]] = {}
         """SOP Instance UID → (pin count, expiry on ``time.monotonic``)."""
         self._refused: dict[str, str] = {}
         """Why arrivals were refused (cache full), until the fetch reads it."""
         self.listeners: list[Listener] = []
         """Called with the record of every instance put (from the putting thread)."""
-        for record in self._store.iter_records():  # index order ≈ arrival order
-            self._lru[record.sop_instance_uid] = record.size
-            self._total += record.size
+        for row in self._index.load():  # oldest first ≈ least recently used first
+            self._records[row.sop_instance_uid] = self._record(row)
+            self._total += row.size
         with self._lock:
             self._evict_until(0)
+        self.flush()
+
+    def _record(self, row: Row) -> InstanceRecord:
+        return InstanceRecord(
+            sop_instance_uid=row.sop_instance_uid,
+            sop_class_uid=row.sop_class_uid,
+            transfer_syntax_uid=row.transfer_syntax_uid,
+            study_instance_uid=row.study_instance_uid,
+            series_instance_uid=row.series_instance_uid,
+            patient_id=row.patient_id,
+            patient_name=row.patient_name,
+            modality=row.modality,
+            size=row.size,
+            sha256=row.version,
+            path=self._index.instances / file_name(row.sop_instance_uid),
+            number_of_frames=row.number_of_frames,
+            series_number=row.series_number,
+            instance_number=row.instance_number,
+        )
 
     # --- reads ----------------------------------------------------------------------------------
 
     def get(self, sop_instance_uid: str, *, pin: bool = False) -> InstanceRecord | None:
         """The cached record (marked as recently used, and pinned if asked), or ``None``."""
-        record = self._store.get(sop_instance_uid)
-        if record is not None:
-            with self._lock:
-                if sop_instance_uid in self._lru:
-                    self._lru.move_to_end(sop_instance_uid)
+        with self._lock:
+            record = self._records.get(sop_instance_uid)
+            if record is not None:
+                self._records.move_to_end(sop_instance_uid)
                 if pin:
                     self._pin(sop_instance_uid)
         return record
@@ -79,31 +121,40 @@ class InstanceCache:
     def get_many(
         self, sop_instance_uids: Sequence[str], *, pin: bool = False
     ) -> dict[str, InstanceRecord]:
-        """Cached records among ``sop_instance_uids`` (one index query), as :meth:`get`."""
-        found = self._store.get_many(sop_instance_uids)
+        """Cached records among ``sop_instance_uids``, as :meth:`get`."""
+        found: dict[str, InstanceRecord] = {}
         with self._lock:
-            for uid in found:
-                if uid in self._lru:
-                    self._lru.move_to_end(uid)
-                if pin:
-                    self._pin(uid)
+            for uid in sop_instance_uids:
+                record = self._records.get(uid)
+                if record is not None:
+                    found[uid] = record
+                    self._records.move_to_end(uid)
+                    if pin:
+                        self._pin(uid)
         return found
 
     @contextlib.contextmanager
     def open(self, record: InstanceRecord) -> Iterator[BinaryIO]:
         """Open a cached file; releases one pin of the instance when closed."""
         try:
-            with self._store.open(record) as fh:
+            try:
+                fh = record.path.open("rb")
+            except FileNotFoundError:
+                raise StoreError(f"cached file of {record.sop_instance_uid} is missing") from None
+            with fh:
                 yield fh
         finally:
             self.unpin(record.sop_instance_uid)
 
     def iter_bytes(self, record: InstanceRecord, chunk_size: int) -> Iterator[bytes]:
-        """Chunks of a cached file; releases one pin of the instance when done."""
-        try:
-            yield from self._store.iter_bytes(record, chunk_size)
-        finally:
-            self.unpin(record.sop_instance_uid)
+        """Chunks of a cached file; releases one pin of the instance when done.
+
+        :class:`StoreError` before the first chunk if the file is not ``record.size`` long."""
+        with self.open(record) as fh:
+            if os.fstat(fh.fileno()).st_size != record.size:
+                raise StoreError(f"cached file of {record.sop_instance_uid} changed size")
+            while chunk := fh.read(chunk_size):
+                yield chunk
 
     @property
     def total_bytes(self) -> int:
@@ -148,8 +199,10 @@ class InstanceCache:
     def put(self, source: BinaryIO | Path) -> PutResult:
         """Store one arrived instance (the C-STORE handler's ``Store.put``), evicting as needed.
 
-        Raises ``OSError(ENOSPC)`` when it does not fit even after evicting every unpinned
-        instance; the handler turns that into C-STORE status ``0xA700``.
+        Raises :class:`~xdsi.errors.NotDicom`, :class:`~xdsi.errors.CorruptDicom` or
+        :class:`~xdsi.errors.InvalidUID` for input that is not a whole instance, and
+        ``OSError(ENOSPC)`` when it does not fit even after evicting every unpinned instance;
+        the handler turns those into C-STORE statuses ``0xC000`` and ``0xA700``.
         """
         size = _size_of(source)
         with self._lock:
@@ -171,20 +224,94 @@ class InstanceCache:
                     self._refused[uid] = reason
             raise _CacheFull(reason)
         try:
-            result = self._store.put(source)
+            temporary, row = self._write(source)
         finally:
             with self._lock:
                 self._reserved -= size
-        record = result.record
-        with self._lock:
-            if result.status is PutStatus.STORED or record.sop_instance_uid not in self._lru:
-                self._total += record.size
-            self._lru[record.sop_instance_uid] = record.size
-            self._lru.move_to_end(record.sop_instance_uid)
-            self._evict_until(0)
+        result = self._adopt(temporary, row)
         for listener in self.listeners:
-            listener(record)
+            listener(result.record)
         return result
+
+    def _write(self, source: BinaryIO | Path) -> tuple[Path, Row]:
+        """Copy ``source`` under ``incoming/`` and read its header: the file and its row."""
+        fd, name = tempfile.mkstemp(dir=self._index.incoming, suffix=".part")
+        temporary = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if isinstance(source, io.BytesIO):
+                    fh.write(source.getbuffer()[source.tell() :])
+                elif isinstance(source, Path):
+                    with source.open("rb") as src:
+                        shutil.copyfileobj(src, fh, COPY_CHUNK)
+                else:
+                    shutil.copyfileobj(source, fh, COPY_CHUNK)
+            header, raw_dataset = read_header(temporary, temporary.stat().st_size)
+            if raw_dataset is not None:
+                temporary.write_bytes(part10_bytes(raw_dataset, header))
+            st = temporary.stat()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        row = Row(
+            sop_instance_uid=header.sop_instance_uid,
+            sop_class_uid=header.sop_class_uid,
+            transfer_syntax_uid=header.transfer_syntax_uid,
+            study_instance_uid=header.study_instance_uid,
+            series_instance_uid=header.series_instance_uid,
+            patient_id=header.patient_id,
+            patient_name=header.patient_name,
+            modality=header.modality,
+            size=st.st_size,
+            version=secrets.token_hex(16),
+            number_of_frames=header.number_of_frames,
+            series_number=header.series_number,
+            instance_number=header.instance_number,
+            inode=st.st_ino,
+            mtime_ns=st.st_mtime_ns,
+        )
+        return temporary, row
+
+    def _adopt(self, temporary: Path, row: Row) -> PutResult:
+        """Rename a written arrival into place (or drop it if its UID is cached already)."""
+        uid = row.sop_instance_uid
+        with self._lock:
+            cached = self._records.get(uid)
+            if cached is not None:
+                self._records.move_to_end(uid)
+            else:
+                record = self._record(row)
+                os.replace(temporary, record.path)
+                self._records[uid] = record
+                self._total += row.size
+                self._pending.append(row)
+                self._evict_until(0)
+            due = len(self._pending) >= FLUSH_EVERY or (
+                time.monotonic() - self._flushed >= FLUSH_SECONDS
+            )
+        if cached is not None:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        if due:
+            self.flush()
+        if cached is not None:
+            return PutResult(PutStatus.DUPLICATE, cached, "already in the gateway cache")
+        return PutResult(PutStatus.STORED, record)
+
+    def flush(self) -> None:
+        """Write the pending index changes (one transaction; not synced, not needed)."""
+        with self._index_lock:
+            with self._lock:
+                ops, self._pending = self._pending, []
+                self._flushed = time.monotonic()
+            if self._closed:
+                return
+            try:
+                self._index.write(ops)
+            except (sqlite3.Error, OSError) as exc:
+                # Rows lost only make their files orphans, removed at the next start-up.
+                log.warning("gateway cache: %d index change(s) not written: %s", len(ops), exc)
 
     def _evict_until(self, needed: int) -> bool:
         """Evict unpinned LRU instances until ``needed`` more bytes fit; False if they cannot.
@@ -194,7 +321,7 @@ class InstanceCache:
         if needed > self.max_bytes:
             return False
         now = time.monotonic()
-        for uid in list(self._lru):
+        for uid in list(self._records):
             if self._total + self._reserved + needed <= self.max_bytes:
                 break
             if self._pinned(uid, now):
@@ -203,17 +330,21 @@ class InstanceCache:
         return self._total + self._reserved + needed <= self.max_bytes
 
     def _evict(self, uid: str) -> None:
-        size = self._lru.pop(uid)
-        self._total -= size
-        record = self._store.get(uid)
-        self._store.forget(uid)
-        if record is not None:
-            with contextlib.suppress(FileNotFoundError):
-                record.path.unlink()
-        log.debug("gateway cache: evicted %s (%d bytes)", uid, size)
+        record = self._records.pop(uid)
+        self._total -= record.size
+        self._pending.append(uid)
+        with contextlib.suppress(FileNotFoundError):
+            record.path.unlink()
+        log.debug("gateway cache: evicted %s (%d bytes)", uid, record.size)
 
     def close(self) -> None:
-        self._store.close()
+        """Write the index, sync and record a clean end (a restart then keeps the cache)."""
+        if self._closed:
+            return
+        self.flush()
+        with self._index_lock:
+            self._closed = True
+            self._index.close(clean=True)
 
 
 class _CacheFull(OSError):

@@ -186,6 +186,7 @@ class Fetcher:
         except Exception as exc:  # a bug must not leave waiters hanging until their timeout
             log.exception("gateway: retrieval of %d instance(s) failed", len(uids))
             problem = PacsUnavailable(f"retrieval from PACS {self.pacs} failed: {exc}")
+        self.cache.flush()  # the index rows of what arrived, in one transaction
         log.info(
             "gateway: %s of %d instance(s) of series %s in %.2f s: %s",
             self.method,
