@@ -188,19 +188,26 @@ def find(
     series: str = "",
     sop_instances: Sequence[str] = (),
     deadline: float | None = None,
+    *,
+    sop_class: bool = True,
 ) -> list[Found]:
     """C-FIND the instances of ``study``/``series`` (Study Root, IMAGE level).
 
     An empty ``series`` with ``study`` set, or an empty ``study`` with ``sop_instances``, is a
     relational query (PS3.4 C.4.1.2.2.2), which some archives refuse; give both for a
     hierarchical one.  ``sop_instances`` uses list-of-UID matching (PS3.4 C.2.2.2.2).
+
+    ``sop_class`` false leaves SOP Class UID out of the return keys: only C-GET needs it (for
+    its presentation contexts), and archives may have to read every file to answer it (Orthanc
+    1.10 does: 1.5 ms per instance, most of the time of an IMAGE-level C-FIND).
     """
     query = Dataset()
     query.QueryRetrieveLevel = "IMAGE"
     query.StudyInstanceUID = study
     query.SeriesInstanceUID = series
     query.SOPInstanceUID = "\\".join(sop_instances)
-    for keyword in ("SOPClassUID", "PatientID", "PatientName", "Modality"):
+    keywords = ("SOPClassUID",) if sop_class else ()
+    for keyword in (*keywords, "PatientID", "PatientName", "Modality"):
         setattr(query, keyword, "")
     for keyword in ("SeriesNumber", "InstanceNumber", "NumberOfFrames"):
         setattr(query, keyword, None)

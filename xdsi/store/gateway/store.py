@@ -49,6 +49,8 @@ class GatewayStore:
         self.pacs = dimse.Pacs.from_settings(settings)
         self.overall_timeout = settings.pacs_overall_timeout
         self.stream = settings.pacs_stream
+        self._find_sop_class = settings.pacs_retrieve == "c-get"
+        """C-FIND asks for SOP Class UID only for C-GET's presentation contexts."""
         self.cache = InstanceCache(
             settings.effective_pacs_cache_dir, settings.pacs_cache_bytes, self.overall_timeout
         )
@@ -110,7 +112,7 @@ class GatewayStore:
         # does not compete with the first series' retrieval); each series is fetched as soon
         # as its answer is in, in the order asked.
         queries = {
-            key: self._finders.submit(dimse.find, self.pacs, *key, deadline=deadline)
+            key: self._finders.submit(self._find, *key, deadline=deadline)
             for key in missing
         }
         for (study, series), uids in missing.items():
@@ -143,10 +145,21 @@ class GatewayStore:
                 answer[uid] = ticket.error or ticket.record or answer[uid]
         return answer
 
+    def _find(
+        self,
+        study: str,
+        series: str,
+        sop_instances: Sequence[str] = (),
+        deadline: float | None = None,
+    ) -> list[dimse.Found]:
+        return dimse.find(
+            self.pacs, study, series, sop_instances, deadline, sop_class=self._find_sop_class
+        )
+
     def _find_anywhere(self, uids: Sequence[str], deadline: float) -> list[dimse.Found]:
         """Relational C-FIND by SOP Instance UID; archives that refuse it find nothing."""
         try:
-            return dimse.find(self.pacs, "", "", uids, deadline=deadline)
+            return self._find("", "", uids, deadline=deadline)
         except PacsUnavailable as exc:
             log.info("gateway: relational C-FIND refused, taken as not found: %s", exc)
             return []
@@ -196,7 +209,7 @@ class GatewayStore:
 
     def _listed(self, study: str, series: str) -> list[InstanceRecord]:
         try:
-            found = dimse.find(self.pacs, study, series)
+            found = self._find(study, series)
         except PacsUnavailable as exc:
             raise StoreError(str(exc)) from exc
         cached = self.cache.get_many([f.sop_instance_uid for f in found])
