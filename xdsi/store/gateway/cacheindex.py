@@ -16,7 +16,7 @@ Each instance is written under ``incoming/`` and renamed into ``instances/`` onl
 kernel's page cache survived*; its row (size, inode and mtime of the file as written) is written
 later, in batches.  At start-up:
 
-* the previous run closed cleanly (index written, ``sync(2)`` done, ``state.json`` says so), or
+* the previous run closed cleanly (index written, ``syncfs(2)`` done, ``state.json`` says so), or
   it was killed in the same boot (``/proc/sys/kernel/random/boot_id`` unchanged: the page cache,
   and so every renamed file, survived) → rows are kept whose file exists with the recorded size,
   inode number and mtime; other rows, files without a row and ``incoming/`` are removed.  The
@@ -29,6 +29,7 @@ later, in batches.  At start-up:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -260,10 +261,26 @@ class CacheIndex:
         try:
             self._db.close()
             if clean:
-                os.sync()  # the files written without fsync; once, at shutdown
+                _sync_filesystem(self.directory)  # what was written without fsync, once
                 self._write_state(clean=True)
         finally:
             os.close(self._lock_fd)
+
+
+def _sync_filesystem(directory: Path) -> None:
+    """``syncfs(2)`` of the file system holding ``directory`` (Linux; ``sync(2)`` elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def uid_named(name: str) -> str:
