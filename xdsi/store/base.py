@@ -32,7 +32,8 @@ class InstanceRecord:
     size: int
     """Size in bytes of the stored Part 10 file."""
     sha256: str
-    """Hex SHA-256 of the stored Part 10 file."""
+    """Hex SHA-256 of the stored Part 10 file; in gateway mode a hex token unique to each fetch
+    into the cache instead (either way a key for caches of data derived from the file)."""
     path: Path
     """Absolute path of the stored file (for local stores; a cache path for the gateway)."""
     number_of_frames: int = 1
