@@ -21,6 +21,7 @@ WADO-RS, cached within 10 % of serving from our own store.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -57,8 +58,7 @@ Figures = tuple[int, float, float]
 
 def median_of(rounds: int, measure: Callable[[], Figures]) -> Figures:
     """The round of ``measure`` with the median total time."""
-    results = sorted((measure() for _ in range(rounds)), key=lambda r: r[2])
-    return results[len(results) // 2]
+    return middle([measure() for _ in range(rounds)])
 
 
 def report(label: str, figures: tuple[int, float, float]) -> float:
@@ -108,45 +108,73 @@ def main() -> int:
                     timeout=60,
                 ).raise_for_status()
             print(f"{len(files)} instances, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB")
-            wado = median_of(
-                args.rounds,
-                lambda: timed_get(
+            pacs = f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}"
+
+            def wado() -> Figures:
+                return timed_get(
                     "GET",
                     f"{orthanc.url}/dicom-web/studies/{study}",
                     headers={"Accept": WADO_RS_ACCEPT},
-                ),
-            )
-            orthanc_rate = report("Orthanc WADO-RS", wado)
-            with served(local) as url:
-                own = median_of(
-                    args.rounds, lambda: timed_get("POST", url, data=whole, headers=HEADERS)
                 )
-                own_rate = report("xdsi, own store", own)
-            pacs = f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}"
-            for method in ("c-get", "c-move"):
-                env = {"XDSI_PACS_RETRIEVE": method, "XDSI_DICOM_PORT": str(move_port)}
-                colds: list[Figures] = []
-                for n in range(args.cold_rounds):  # each with a new server and an empty cache
-                    with served(tmp / f"gateway-{method}-{n}", "--pacs", pacs, env=env) as url:
-                        colds.append(timed_get("POST", url, data=whole, headers=HEADERS))
-                        report(f"xdsi gateway {method}, cold #{n + 1}", colds[-1])
-                        if n + 1 < args.cold_rounds:
-                            continue
-                        cached = report(
-                            f"xdsi gateway {method}, cached",
-                            median_of(
-                                args.rounds,
-                                lambda: timed_get("POST", url, data=whole, headers=HEADERS),
-                            ),
-                        )
-                colds.sort(key=lambda r: r[2])
-                cold = report(f"xdsi gateway {method}, cold median", colds[len(colds) // 2])
-                print(
-                    f"{'':<34} cold = {cold / orthanc_rate:.2f}x Orthanc WADO-RS (goal >= 0.5), "
-                    f"cached = {cached / own_rate:.2f}x own store (goal >= 0.9)",
-                    flush=True,
-                )
+
+            def rad69(url: str) -> Figures:
+                return timed_get("POST", url, data=whole, headers=HEADERS)
+
+            # The own store's server runs throughout, so that its rounds can alternate with the
+            # cached ones: other work on the machine then weighs on both alike.
+            with served(local) as own_url:
+                report("Orthanc WADO-RS", median_of(args.rounds, wado))
+                report("xdsi, own store", median_of(args.rounds, lambda: rad69(own_url)))
+                for method in ("c-get", "c-move"):
+                    measure_gateway(args, method, tmp, pacs, move_port, wado, rad69, own_url)
     return 0
+
+
+def measure_gateway(
+    args: argparse.Namespace,
+    method: str,
+    tmp: Path,
+    pacs: str,
+    move_port: int,
+    wado: Callable[[], Figures],
+    rad69: Callable[[str], Figures],
+    own_url: str,
+) -> None:
+    """Cold rounds (each right after an Orthanc WADO-RS round, each with a new server and an
+    empty cache), then cached rounds alternating with rounds from the own store."""
+    env = {"XDSI_PACS_RETRIEVE": method, "XDSI_DICOM_PORT": str(move_port)}
+    ratios: list[float] = []
+    own_rate = cached_rate = float("nan")
+    for n in range(args.cold_rounds):
+        orthanc = wado()
+        with served(tmp / f"gateway-{method}-{n}", "--pacs", pacs, env=env) as url:
+            cold = report(f"xdsi gateway {method}, cold #{n + 1}", rad69(url))
+            ratios.append(cold / rate(orthanc))
+            print(f"{'':<34} Orthanc WADO-RS just before: {rate(orthanc):.1f} MB/s", flush=True)
+            if n + 1 < args.cold_rounds:
+                continue
+            own: list[Figures] = []
+            cached: list[Figures] = []
+            for _ in range(args.rounds):
+                own.append(rad69(own_url))
+                cached.append(rad69(url))
+            own_rate = report("xdsi, own store (alternating)", middle(own))
+            cached_rate = report(f"xdsi gateway {method}, cached", middle(cached))
+    print(
+        f"{'':<34} cold = {statistics.median(ratios):.2f}x Orthanc WADO-RS (median; goal >= 0.5), "
+        f"cached = {cached_rate / own_rate:.2f}x own store (goal >= 0.9)",
+        flush=True,
+    )
+
+
+def rate(figures: Figures) -> float:
+    """MB/s of one transfer."""
+    return figures[0] / 1e6 / figures[2]
+
+
+def middle(rounds: list[Figures]) -> Figures:
+    """The round with the median total time."""
+    return sorted(rounds, key=lambda r: r[2])[len(rounds) // 2]
 
 
 def _free_port() -> int:

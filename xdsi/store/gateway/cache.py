@@ -38,7 +38,7 @@ from pydicom import dcmread
 
 from xdsi.errors import StoreError
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
-from xdsi.store.gateway.cacheindex import CacheIndex, Op, Row, file_name
+from xdsi.store.gateway.cacheindex import RECORD_COLUMNS, CacheIndex, Op, Row, file_name
 from xdsi.store.header import part10_bytes, read_header
 
 log = logging.getLogger(__name__)
@@ -82,29 +82,11 @@ class InstanceCache:
         self.listeners: list[Listener] = []
         """Called with the record of every instance put (from the putting thread)."""
         for row in self._index.load():  # oldest first ≈ least recently used first
-            self._records[row.sop_instance_uid] = self._record(row)
-            self._total += row.size
+            self._records[row.record.sop_instance_uid] = row.record
+            self._total += row.record.size
         with self._lock:
             self._evict_until(0)
         self.flush()
-
-    def _record(self, row: Row) -> InstanceRecord:
-        return InstanceRecord(
-            sop_instance_uid=row.sop_instance_uid,
-            sop_class_uid=row.sop_class_uid,
-            transfer_syntax_uid=row.transfer_syntax_uid,
-            study_instance_uid=row.study_instance_uid,
-            series_instance_uid=row.series_instance_uid,
-            patient_id=row.patient_id,
-            patient_name=row.patient_name,
-            modality=row.modality,
-            size=row.size,
-            sha256=row.version,
-            path=self._index.instances / file_name(row.sop_instance_uid),
-            number_of_frames=row.number_of_frames,
-            series_number=row.series_number,
-            instance_number=row.instance_number,
-        )
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -254,37 +236,25 @@ class InstanceCache:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
-        row = Row(
-            sop_instance_uid=header.sop_instance_uid,
-            sop_class_uid=header.sop_class_uid,
-            transfer_syntax_uid=header.transfer_syntax_uid,
-            study_instance_uid=header.study_instance_uid,
-            series_instance_uid=header.series_instance_uid,
-            patient_id=header.patient_id,
-            patient_name=header.patient_name,
-            modality=header.modality,
-            size=st.st_size,
-            version=secrets.token_hex(16),
-            number_of_frames=header.number_of_frames,
-            series_number=header.series_number,
-            instance_number=header.instance_number,
-            inode=st.st_ino,
-            mtime_ns=st.st_mtime_ns,
-        )
+        shared = {c: getattr(header, c) for c in RECORD_COLUMNS if c not in ("size", "sha256")}
+        path = self._index.instances / file_name(header.sop_instance_uid)
+        token = secrets.token_hex(16)
+        record = InstanceRecord(**shared, size=st.st_size, sha256=token, path=path)
+        row = Row(record, st.st_ino, st.st_mtime_ns)
         return temporary, row
 
     def _adopt(self, temporary: Path, row: Row) -> PutResult:
         """Rename a written arrival into place (or drop it if its UID is cached already)."""
-        uid = row.sop_instance_uid
+        record = row.record
+        uid = record.sop_instance_uid
         with self._lock:
             cached = self._records.get(uid)
             if cached is not None:
                 self._records.move_to_end(uid)
             else:
-                record = self._record(row)
                 os.replace(temporary, record.path)
                 self._records[uid] = record
-                self._total += row.size
+                self._total += record.size
                 self._pending.append(row)
                 self._evict_until(0)
             due = len(self._pending) >= FLUSH_EVERY or (

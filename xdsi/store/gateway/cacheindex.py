@@ -37,11 +37,12 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Final
 
 from xdsi.errors import StoreError
+from xdsi.store.base import InstanceRecord
 
 log = logging.getLogger(__name__)
 
@@ -63,30 +64,26 @@ OLD_LAYOUT: Final = (
 """What a cache written by an earlier xdsi (a full crash-safe store) left; removed at start."""
 
 
+RECORD_COLUMNS: Final = tuple(
+    f.name for f in fields(InstanceRecord) if f.name not in ("path", "available")
+)
+"""The :class:`~xdsi.store.base.InstanceRecord` fields an index row keeps (the path follows from
+the UID).  ``sha256`` holds a token unique to each fetch: a key for caches of derived data."""
+
+
 @dataclass(frozen=True)
 class Row:
-    """One cached instance as the index keeps it (the fields of its
-    :class:`~xdsi.store.base.InstanceRecord`, plus the identity of its file)."""
+    """One cached instance as the index keeps it: its record and the identity of its file."""
 
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    study_instance_uid: str
-    series_instance_uid: str
-    patient_id: str
-    patient_name: str
-    modality: str
-    size: int
-    version: str
-    """Unique per fetch (the record's ``sha256`` field: a key for caches of derived data)."""
-    number_of_frames: int
-    series_number: int | None
-    instance_number: int | None
+    record: InstanceRecord
     inode: int
     mtime_ns: int
 
+    def values(self) -> tuple[object, ...]:
+        return (*(getattr(self.record, c) for c in RECORD_COLUMNS), self.inode, self.mtime_ns)
 
-_COLUMNS: Final = tuple(f.name for f in fields(Row))
+
+_COLUMNS: Final = (*RECORD_COLUMNS, "inode", "mtime_ns")
 _LIST: Final = ", ".join(_COLUMNS)
 # Built from the field names above only (no outside input reaches these statements).
 _CREATE: Final = (
@@ -217,21 +214,23 @@ class CacheIndex:
         stale: list[str] = []
         named: set[str] = set()
         for values in self._db.execute(_SELECT):
-            row = Row(*values)
-            name = file_name(row.sop_instance_uid)
+            *kept, inode, mtime_ns = values
+            known = dict(zip(RECORD_COLUMNS, kept, strict=True))
+            name = file_name(known["sop_instance_uid"])
+            record = InstanceRecord(**known, path=self.instances / name)
             try:
-                st = os.stat(self.instances / name)
+                st = os.stat(record.path)
             except OSError:
                 st = None
             if st is None or (st.st_size, st.st_ino, st.st_mtime_ns) != (
-                row.size,
-                row.inode,
-                row.mtime_ns,
+                record.size,
+                inode,
+                mtime_ns,
             ):
-                stale.append(row.sop_instance_uid)
+                stale.append(record.sop_instance_uid)
                 continue
             named.add(name)
-            yield row
+            yield Row(record, inode, mtime_ns)
         if stale:
             log.warning("gateway cache: %d index row(s) without their file, dropped", len(stale))
             self.write(stale)
@@ -252,7 +251,7 @@ class CacheIndex:
             self._db.execute("BEGIN")
             for op in ops:
                 if isinstance(op, Row):
-                    self._db.execute(_INSERT, astuple(op))
+                    self._db.execute(_INSERT, op.values())
                 else:
                     self._db.execute("DELETE FROM instance WHERE sop_instance_uid = ?", (op,))
 
@@ -288,4 +287,4 @@ def uid_named(name: str) -> str:
     return name.removesuffix(".dcm")
 
 
-__all__ = ["CacheIndex", "Op", "Row", "boot_id", "file_name"]
+__all__ = ["RECORD_COLUMNS", "CacheIndex", "Op", "Row", "boot_id", "file_name"]
