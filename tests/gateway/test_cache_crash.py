@@ -23,6 +23,7 @@ import pytest
 from xdsi.errors import StoreError
 from xdsi.store.gateway.cache import InstanceCache
 from xdsi.store.gateway.cacheindex import INCOMING_DIR, INSTANCES_DIR, STATE_FILE
+from xdsi.store.sqlfile import SqlFileStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,3 +145,20 @@ def test_one_process_at_a_time(tmp_path: Path) -> None:
     finally:
         cache.close()
     InstanceCache(tmp_path / "c", 10**6, pin_seconds=60).close()
+
+
+def test_a_cache_of_an_earlier_xdsi_is_emptied(tmp_path: Path, part10: dict[str, bytes]) -> None:
+    """Earlier, the cache was a full crash-safe store (files/, tmp/, index.sqlite)."""
+    old = SqlFileStore(tmp_path / "c")
+    uid, data = next(iter(part10.items()))
+    old.put(io.BytesIO(data))
+    old.close()
+    cache = InstanceCache(tmp_path / "c", 10**9, pin_seconds=60)
+    try:
+        assert cache.get(uid) is None and cache.total_bytes == 0
+        assert not (tmp_path / "c" / "files").exists()
+        assert not (tmp_path / "c" / "index.sqlite").exists()
+        cache.put(io.BytesIO(data))
+        assert cache.get(uid) is not None
+    finally:
+        cache.close()
