@@ -35,19 +35,31 @@ def make_app(files: list[Path]) -> WSGIApplication:
         chosen = [files[int(query["instance"][0]) % len(files)]] if "instance" in query else files
         boundary = uuid.uuid4().hex
         content_type = f'multipart/related; type="application/dicom"; boundary="{boundary}"'
-        start_response("200 OK", [("Content-Type", content_type)])
+        # Content-Length, as xdsi sends for documents of known size: waitress then neither
+        # frames chunks nor closes the connection.
+        length = sum(len(_header(boundary)) + path.stat().st_size for path in chosen)
+        length += len(_closing(boundary))
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(length))])
         return _parts(chosen, boundary)
 
     return app
 
 
+def _header(boundary: str) -> bytes:
+    return f"\r\n--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode("ascii")
+
+
+def _closing(boundary: str) -> bytes:
+    return f"\r\n--{boundary}--\r\n".encode("ascii")
+
+
 def _parts(files: list[Path], boundary: str) -> Iterator[bytes]:
     for path in files:
-        yield f"\r\n--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode("ascii")
+        yield _header(boundary)
         with path.open("rb") as fh:
             while chunk := fh.read(CHUNK_SIZE):
                 yield chunk
-    yield f"\r\n--{boundary}--\r\n".encode("ascii")
+    yield _closing(boundary)
 
 
 def main() -> int:
