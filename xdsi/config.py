@@ -57,8 +57,10 @@ class Settings:
     http_port: int = 8080
     endpoint_path: str = "/xdsi/ImagingDocumentSource"
     threads: int = 8
-    render_workers: int = 4
-    """Threads rendering the documents of Retrieve Rendered requests (shared by all requests)."""
+    render_workers: int = 2
+    """Worker processes rendering the documents of Retrieve Rendered requests for several
+    documents (the process-wide pool, the transcoding one when the counts match); 0: in the
+    request thread instead."""
 
     # DICOM (C-STORE SCP)
     ae_title: str = "XDSI"
@@ -213,6 +215,8 @@ def _validate(settings: Settings) -> None:
         raise ValueError("max_metadata_response_bytes must be positive")
     if settings.transcode_workers < 0:
         raise ValueError("transcode_workers must not be negative")
+    if settings.render_workers < 0:
+        raise ValueError("render_workers must not be negative")
     if settings.transcode_window <= 0:
         raise ValueError("transcode_window must be positive")
     for name in (

@@ -33,6 +33,7 @@ from tests.transactions.rendered_data import (
 )
 from xdsi import ns
 from xdsi.config import Settings, load_settings
+from xdsi.imaging.pipeline import TranscodePool
 from xdsi.imaging.render import RenderParams, render
 from xdsi.model import Status
 from xdsi.store.base import Store
@@ -448,6 +449,29 @@ def test_thread_pool_gives_the_same_answer(store: Store, settings: Settings) -> 
         )
     assert [data(d) for d in pooled.documents] == [data(d) for d in alone.documents]
     assert pooled.errors == alone.errors
+
+
+def test_worker_processes_give_the_same_answer(store: Store, settings: Settings) -> None:
+    """The pool ``xdsi serve`` renders in: files read by path in spawned processes, results
+    and XdsiErrors sent back through the pipe, answers in request order."""
+    types = ("image/png", "text/plain")
+    docs = [request_for(p, rows="32", content_types=types) for p in (CT, RGB, SR, CT)]
+    docs.insert(1, request_for(CT, rows="nope"))
+    docs.append(request_for(SR, content_types=("image/jpeg",)))  # 0007, raised in a worker
+    alone = run(store, settings, *docs)
+    pool = TranscodePool(2)
+    try:
+        pooled = retrieve_rendered_imaging_document_set(
+            RetrieveRenderedRequest(tuple(docs)), store, settings, pool
+        )
+    finally:
+        pool.shutdown()
+    assert [data(d) for d in pooled.documents] == [data(d) for d in alone.documents]
+    assert [d.used for d in pooled.documents] == [d.used for d in alone.documents]
+    assert pooled.errors == alone.errors
+    assert [e.error_code for e in pooled.errors] == [
+        ns.WADO_INVALID_PARAMETER, ns.WADO_FORMAT_NOT_PROVIDABLE
+    ]
 
 
 def test_large_renderings_are_spooled_to_disk(
