@@ -13,7 +13,8 @@ Checks for each document, in this order (the first failing one is reported):
    this operation does not define, e.g. a TransferSyntaxUIDList).
 3. PresentationUID/PresentationSeriesUID: both or neither (``0012``), stored (``0019``), in that
    series (``0020``), a presentation state (``0009``), a grayscale one (``0013``).
-4. Media type for the object (:func:`choose_media_type`): ``0006`` none listed is known,
+4. Media type for the object
+   (:func:`~xdsi.transactions.rendered_produce.choose_media_type`): ``0006`` none listed is known,
    ``0007`` none fits this kind of object, ``0008`` a multi-frame object without FrameNumber and
    only single-image types listed.
 5. The object's checks in :func:`xdsi.imaging.render.validate_params` (``0018`` frame,
@@ -34,7 +35,6 @@ while the message's in-memory total stays under :data:`MEMORY_BUDGET`, on disk b
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import functools
 import logging
@@ -46,24 +46,19 @@ from dataclasses import dataclass
 from typing import IO, Any, Final, Protocol, TypeVar
 
 from pydicom import dcmread
-from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from xdsi import errors, ns
+from xdsi import errors
 from xdsi.config import Settings
-from xdsi.imaging import documents, presentation
-from xdsi.imaging.grayscale import number_of_frames
+from xdsi.imaging import presentation
 from xdsi.imaging.pipeline import shared_pool
 from xdsi.imaging.render import (
-    RENDERED_MEDIA_TYPES,
-    SINGLE_IMAGE_MEDIA_TYPES,
     RenderParams,
     parse_annotation,
     parse_decimal,
     parse_int,
     parse_region,
-    render,
 )
 from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
@@ -72,17 +67,13 @@ from xdsi.transactions.rendered_model import (
     RenderedDocumentRequest,
     RenderedOutcome,
     RetrieveRenderedRequest,
-    ValuesUsed,
 )
+from xdsi.transactions.rendered_produce import Produced, RenderJob, produce, render_files
 from xdsi.transactions.resolve import Located, located, records_for, resolve, too_many
 from xdsi.uids import is_valid_uid
 
 log = logging.getLogger(__name__)
 
-TEXT_MEDIA_TYPES: Final = (ns.MEDIA_TEXT_HTML, ns.MEDIA_TEXT_PLAIN)
-"""Text category of PS3.18 2017b Table 6.1.1-3 that SR documents are rendered as (html default)."""
-KNOWN_MEDIA_TYPES: Final = frozenset({*RENDERED_MEDIA_TYPES, *TEXT_MEDIA_TYPES, ns.MEDIA_PDF})
-DEFAULT_CHARSET: Final = "utf-8"
 SPOOL_IN_MEMORY_BYTES: Final = 1 << 20
 """A rendering larger than this goes to a temporary file."""
 CHUNK_SIZE: Final = 1 << 20
@@ -97,14 +88,15 @@ ANONYMIZE_NO: Final = frozenset({"no", "false", "0"})
 
 @dataclass(frozen=True)
 class _Job:
-    """A document that passed the checks needing no file: what to render from what."""
+    """A document that passed the checks needing no file: the job and the files it reads."""
 
-    request: RenderedDocumentRequest
+    render: RenderJob
     record: InstanceRecord
-    params: RenderParams
-    listed: tuple[str, ...]
     presentation: InstanceRecord | None
-    frame_given: bool
+
+    @property
+    def request(self) -> RenderedDocumentRequest:
+        return self.render.request
 
 
 class _Spool:
@@ -138,8 +130,6 @@ def _drain(spool: IO[bytes]) -> Iterator[bytes]:
 
 
 T = TypeVar("T")
-Produced = tuple[bytes, str, ValuesUsed]
-"""One rendering: its bytes, media type and the values used."""
 
 
 class Workers(Protocol):
@@ -229,7 +219,10 @@ def _rendered(
         while pool is not None and ahead < min(index + WINDOW, len(prepared)):
             job = prepared[ahead][1]
             if isinstance(job, _Job) and _by_path(job):
-                submitted[ahead] = pool.submit(render_stored, job)
+                presentation = None if job.presentation is None else str(job.presentation.path)
+                submitted[ahead] = pool.submit(
+                    render_files, job.render, str(job.record.path), presentation
+                )
             ahead += 1
         if isinstance(item, errors.XdsiError):
             yield doc, None, item
@@ -239,7 +232,7 @@ def _rendered(
             if future is not None:
                 yield doc, item, _result(future)
             else:
-                yield doc, item, _result(_run_now(item, functools.partial(_read, store)))
+                yield doc, item, _result(_run_now(item, store))
         except errors.XdsiError as exc:
             yield doc, item, exc
 
@@ -250,10 +243,17 @@ def _by_path(job: _Job) -> bool:
     return job.record.available and (job.presentation is None or job.presentation.available)
 
 
-def _run_now(job: _Job, read: Callable[[InstanceRecord], Dataset]) -> Future[Produced]:
+def _run_now(job: _Job, store: Store) -> Future[Produced]:
+    presentation = job.presentation
     done: Future[Produced] = Future()
     try:
-        done.set_result(_produce(job, read))
+        done.set_result(
+            produce(
+                job.render,
+                functools.partial(_read, store, job.record),
+                None if presentation is None else functools.partial(_read, store, presentation),
+            )
+        )
     except Exception as exc:  # kept for _result, exactly as a pool worker would
         done.set_exception(exc)
     return done
@@ -282,13 +282,11 @@ def _prepare(doc: RenderedDocumentRequest, records: Located, settings: Settings)
     params = _params(doc)
     if not doc.repository_unique_id:  # echoed with ours, as RAD-69 does (PS3.18 §6.4.2.2)
         doc = dataclasses.replace(doc, repository_unique_id=settings.repository_unique_id)
+    listed = tuple(_essence(t) for t in doc.content_types if t.strip())
     return _Job(
-        request=doc,
+        render=RenderJob(doc, params, listed, frame_given=doc.frame_number is not None),
         record=record,
-        params=params,
-        listed=tuple(_essence(t) for t in doc.content_types if t.strip()),
         presentation=_presentation_record(doc, records),
-        frame_given=doc.frame_number is not None,
     )
 
 
@@ -369,7 +367,7 @@ def _essence(media_type: str) -> str:
     return media_type.split(";", 1)[0].strip().lower()
 
 
-# --- rendering (worker threads) ----------------------------------------------------------------
+# --- reading in the request thread --------------------------------------------------------------
 
 
 def _read(store: Store, record: InstanceRecord) -> Dataset:
@@ -377,171 +375,8 @@ def _read(store: Store, record: InstanceRecord) -> Dataset:
         return dcmread(fh)
 
 
-def _read_path(record: InstanceRecord) -> Dataset:
-    return dcmread(record.path)
-
-
-def render_stored(job: _Job) -> Produced:
-    """Worker-process side of one document: render it from the stored files, read by path."""
-    return _produce(job, _read_path)
-
-
-def _produce(job: _Job, read: Callable[[InstanceRecord], Dataset]) -> Produced:
-    ds = read(job.record)
-    media_type = choose_media_type(job.listed, ds, job.frame_given)
-    if media_type in RENDERED_MEDIA_TYPES:
-        return _render_image(job, ds, read, media_type)
-    return _render_document(job, ds, media_type)
-
-
-def choose_media_type(listed: Sequence[str], ds: Dataset, frame_given: bool) -> str:
-    """The media type to render ``ds`` as, from the requested ContentTypeList (§8.1.5).
-
-    The first listed type that fits the object is used: an image type for an image, text/html or
-    text/plain for an SR, application/pdf for an Encapsulated PDF; a multi-frame image without
-    FrameNumber takes the first multi-frame type (image/gif).  An empty list means the category's
-    default (Table 6.1.1-3): image/jpeg (image/gif for a multi-frame image without FrameNumber),
-    text/html, application/pdf.
-    """
-    if documents.is_encapsulated_pdf(ds):
-        fits: tuple[str, ...] = (ns.MEDIA_PDF,)
-    elif documents.is_structured_report(ds):
-        fits = TEXT_MEDIA_TYPES
-    elif "PixelData" in ds:
-        fits = RENDERED_MEDIA_TYPES
-    else:
-        fits = ()
-    animation = fits == RENDERED_MEDIA_TYPES and number_of_frames(ds) > 1 and not frame_given
-    if not listed:
-        if not fits:
-            raise errors.FormatNotProvidable(_no_rendering(ds))
-        return ns.MEDIA_GIF if animation else fits[0]
-    known = [t for t in listed if t in KNOWN_MEDIA_TYPES]
-    if not known:
-        raise errors.FormatNotSupported(
-            f"none of {', '.join(listed)} is supported; this source renders "
-            f"{', '.join(sorted(KNOWN_MEDIA_TYPES))}"
-        )
-    candidates = [t for t in known if t in fits]
-    if not candidates:
-        raise errors.FormatNotProvidable(
-            f"{_no_rendering(ds)} as {', '.join(known)}"
-            + (f"; it can be rendered as {', '.join(fits)}" if fits else "")
-        )
-    if animation:
-        multi = [t for t in candidates if t not in SINGLE_IMAGE_MEDIA_TYPES]
-        if not multi:
-            raise errors.SingleImageFormatUnavailable(
-                f"{candidates[0]} holds one image and the object has {number_of_frames(ds)} "
-                "frames: give FrameNumber or list image/gif"
-            )
-        return multi[0]
-    return candidates[0]
-
-
-def _no_rendering(ds: Dataset) -> str:
-    name = UID(str(ds.get("SOPClassUID", ""))).name or "this object"
-    return f"{name} cannot be rendered"
-
-
-def _render_image(
-    job: _Job, ds: Dataset, read: Callable[[InstanceRecord], Dataset], media_type: str
-) -> Produced:
-    gsps = read(job.presentation) if job.presentation is not None else None
-    params = dataclasses.replace(job.params, content_type=media_type, presentation_state=gsps)
-    if params.anonymize and gsps is not None and _has_text(gsps):
-        raise errors.AnonymizationFailed(
-            "the presentation state's text annotations cannot be checked for identifying content"
-        )
-    rendered = render(ds, params)
-    used = ValuesUsed(
-        annotation=tuple(sorted(rendered.annotation)),
-        rows=rendered.rows,
-        columns=rendered.columns,
-        region=rendered.region,
-        window_center=rendered.window_center,
-        window_width=rendered.window_width,
-        image_quality=rendered.image_quality,
-        presentation_uid=job.request.presentation_uid if gsps is not None else None,
-        presentation_series_uid=job.request.presentation_series_uid if gsps is not None else None,
-        anonymized=params.anonymize,
-        frame_number=job.request.frame_number,
-    )
-    return rendered.data, rendered.media_type, used
-
-
-def _has_text(gsps: Dataset) -> bool:
-    layers = gsps.get("GraphicAnnotationSequence") or []
-    return any(layer.get("TextObjectSequence") for layer in layers)
-
-
-def _render_document(job: _Job, ds: Dataset, media_type: str) -> Produced:
-    """SR as text, Encapsulated PDF as itself; image parameters do not apply and are not echoed.
-
-    Anonymization of a PDF or of free text cannot be verified: refused with ``0001`` (§8.1.7).
-    """
-    anonymize = job.params.anonymize
-    used = ValuesUsed(anonymized=anonymize, frame_number=job.request.frame_number)
-    if media_type == ns.MEDIA_PDF:
-        if anonymize:
-            raise errors.AnonymizationFailed("an encapsulated PDF cannot be anonymized")
-        return documents.pdf_bytes(ds), ns.MEDIA_PDF, used
-    if anonymize and _has_free_text(ds.ContentSequence):
-        raise errors.AnonymizationFailed(
-            "the report has free text or person names that cannot be anonymized by rendering"
-        )
-    try:
-        if media_type == ns.MEDIA_TEXT_PLAIN:
-            text = documents.sr_text(ds, anonymize=anonymize)
-            charset, data = _encode_text(text, job.request.charsets)
-        else:  # any charset will do: what it cannot encode becomes character references
-            default = (DEFAULT_CHARSET, DEFAULT_CHARSET)
-            charset, codec = next(_codecs(job.request.charsets), default)
-            text = documents.sr_html(ds, anonymize=anonymize, charset=charset)
-            data = text.encode(codec, errors="xmlcharrefreplace")
-    except Exception as exc:
-        raise errors.ProcessingFailure(f"cannot render this report: {exc}") from exc
-    return data, f"{media_type}; charset={charset}", used
-
-
-def _has_free_text(items: Sequence[Dataset]) -> bool:
-    for item in items:
-        if str(item.get("ValueType", "")) in ("TEXT", "PNAME"):
-            return True
-        if "ContentSequence" in item and _has_free_text(item.ContentSequence):
-            return True
-    return False
-
-
-def _encode_text(text: str, charsets: Sequence[str]) -> tuple[str, bytes]:
-    """``text`` in the first listed charset that can encode it, else UTF-8; returns the charset
-    name for the media type (as the requester spelt it) and the bytes."""
-    for name, codec in _codecs(charsets):
-        try:
-            return name, text.encode(codec)
-        except UnicodeEncodeError:
-            continue
-    return DEFAULT_CHARSET, text.encode(DEFAULT_CHARSET)
-
-
-def _codecs(charsets: Sequence[str]) -> Iterator[tuple[str, str]]:
-    """(media type label, Python codec) of each listed charset Python knows: IANA names (the
-    label is the name as listed) and the DICOM defined terms of Specific Character Set (PS3.18
-    §6.1.2, §8.1.6; labelled with the codec's name, e.g. ``ISO_IR 100`` → ``iso8859-1``);
-    unknown ones are skipped."""
-    for listed in charsets:
-        name = listed.strip()
-        try:
-            codec = codecs.lookup(python_encoding.get(name, name)).name
-        except LookupError:
-            continue
-        yield (codec if name in python_encoding else name), codec
-
-
 __all__ = [
     "Workers",
-    "choose_media_type",
-    "render_stored",
     "rendered_transaction",
     "retrieve_rendered_imaging_document_set",
 ]
