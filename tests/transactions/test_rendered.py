@@ -458,6 +458,8 @@ def test_worker_processes_give_the_same_answer(store: Store, settings: Settings)
     docs = [request_for(p, rows="32", content_types=types) for p in (CT, RGB, SR, CT)]
     docs.insert(1, request_for(CT, rows="nope"))
     docs.append(request_for(SR, content_types=("image/jpeg",)))  # 0007, raised in a worker
+    docs *= 4  # 20 jobs: batches of two (rendered.batch_size), errors inside batches
+    assert rendered.batch_size(20) == 2
     alone = run(store, settings, *docs)
     pool = TranscodePool(2)
     try:
@@ -471,7 +473,7 @@ def test_worker_processes_give_the_same_answer(store: Store, settings: Settings)
     assert pooled.errors == alone.errors
     assert [e.error_code for e in pooled.errors] == [
         ns.WADO_INVALID_PARAMETER, ns.WADO_FORMAT_NOT_PROVIDABLE
-    ]
+    ] * 4
 
 
 def test_large_renderings_are_spooled_to_disk(

@@ -25,7 +25,7 @@ Rendering is CPU work; it is done before the response envelope is written so tha
 this document's RegistryError (a streamed payload could only break the connection).  The documents
 of a request for several are rendered in the worker processes of
 :func:`xdsi.imaging.pipeline.shared_pool` (``render_workers``; the pool transcoding uses when the
-counts match), at most :data:`WINDOW` ahead of the one being collected:
+counts match), in batches, at most :data:`WINDOW` ahead of the one being collected:
 parsing a header is pure Python and holds the GIL, so threads rendered no faster than one thread
 (bench_rendered: 252 images/s with 1 thread, 232 with 4).  A worker reads the stored files by
 path; an instance a gateway is still fetching, and a request for one document, are rendered in
@@ -68,7 +68,7 @@ from xdsi.transactions.rendered_model import (
     RenderedOutcome,
     RetrieveRenderedRequest,
 )
-from xdsi.transactions.rendered_produce import Produced, RenderJob, produce, render_files
+from xdsi.transactions.rendered_produce import Produced, RenderJob, produce, render_batch
 from xdsi.transactions.resolve import Located, located, records_for, resolve, too_many
 from xdsi.uids import is_valid_uid
 
@@ -82,6 +82,7 @@ MEMORY_BUDGET: Final = 64 << 20
 WINDOW: Final = 32
 """Documents handed to the worker processes ahead of the one being collected: enough to keep
 them busy, few enough that finished renderings wait in memory only briefly."""
+BATCHES_PER_WINDOW: Final = 4
 ANONYMIZE_YES: Final = frozenset({"yes", "true", "1", ""})
 ANONYMIZE_NO: Final = frozenset({"no", "false", "0"})
 
@@ -210,31 +211,51 @@ def _rendered(
     store: Store,
     pool: Workers | None,
 ) -> Iterator[tuple[RenderedDocumentRequest, _Job | None, Produced | errors.XdsiError]]:
-    """Each document's rendering or error, in request order; jobs go to ``pool`` ahead of the
-    one collected, at most :data:`WINDOW` of them."""
-    submitted: dict[int, Future[Produced]] = {}
-    ahead = 0
+    """Each document's rendering or error, in request order.
 
+    Jobs go to ``pool`` in batches (:func:`batch_size`), at most :data:`WINDOW` documents ahead
+    of the one collected: one task per document cost the serving process more in pickling and
+    pipe traffic than a 64x64 thumbnail costs a worker.
+    """
+    jobs = sum(isinstance(item, _Job) for _, item in prepared)
+    size = batch_size(jobs)
+    submitted: dict[int, tuple[Future[list[Produced | errors.XdsiError]], int]] = {}
+    ahead = 0
     for index, (doc, item) in enumerate(prepared):
         while pool is not None and ahead < min(index + WINDOW, len(prepared)):
-            job = prepared[ahead][1]
-            if isinstance(job, _Job) and _by_path(job):
-                presentation = None if job.presentation is None else str(job.presentation.path)
-                submitted[ahead] = pool.submit(
-                    render_files, job.render, str(job.record.path), presentation
-                )
-            ahead += 1
+            batch: list[int] = []
+            while ahead < len(prepared) and len(batch) < size:
+                job = prepared[ahead][1]
+                if isinstance(job, _Job) and _by_path(job):
+                    batch.append(ahead)
+                ahead += 1
+            if batch:
+                future = pool.submit(render_batch, [_files(prepared[i][1]) for i in batch])
+                submitted.update((i, (future, position)) for position, i in enumerate(batch))
         if isinstance(item, errors.XdsiError):
             yield doc, None, item
             continue
-        future = submitted.pop(index, None)
+        entry = submitted.pop(index, None)
         try:
-            if future is not None:
-                yield doc, item, _result(future)
+            if entry is not None:
+                yield doc, item, _result(entry[0])[entry[1]]
             else:
-                yield doc, item, _result(_run_now(item, store))
+                (result,) = _result(_run_now(item, store))
+                yield doc, item, result
         except errors.XdsiError as exc:
             yield doc, item, exc
+
+
+def batch_size(jobs: int) -> int:
+    """Documents per worker task: about :data:`BATCHES_PER_WINDOW` tasks in each window, so
+    that every worker has work, and never more than fit in one window."""
+    return max(1, min(WINDOW // BATCHES_PER_WINDOW, jobs // (2 * BATCHES_PER_WINDOW)))
+
+
+def _files(item: _Job | errors.XdsiError) -> tuple[RenderJob, str, str | None]:
+    assert isinstance(item, _Job)
+    presentation = None if item.presentation is None else str(item.presentation.path)
+    return item.render, str(item.record.path), presentation
 
 
 def _by_path(job: _Job) -> bool:
@@ -243,23 +264,25 @@ def _by_path(job: _Job) -> bool:
     return job.record.available and (job.presentation is None or job.presentation.available)
 
 
-def _run_now(job: _Job, store: Store) -> Future[Produced]:
+def _run_now(job: _Job, store: Store) -> Future[list[Produced | errors.XdsiError]]:
     presentation = job.presentation
-    done: Future[Produced] = Future()
+    done: Future[list[Produced | errors.XdsiError]] = Future()
     try:
         done.set_result(
-            produce(
-                job.render,
-                functools.partial(_read, store, job.record),
-                None if presentation is None else functools.partial(_read, store, presentation),
-            )
+            [
+                produce(
+                    job.render,
+                    functools.partial(_read, store, job.record),
+                    None if presentation is None else functools.partial(_read, store, presentation),
+                )
+            ]
         )
     except Exception as exc:  # kept for _result, exactly as a pool worker would
         done.set_exception(exc)
     return done
 
 
-def _result(future: Future[Produced]) -> Produced:
+def _result(future: Future[T]) -> T:
     try:
         return future.result()
     except errors.XdsiError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -31,6 +32,8 @@ from xdsi.imaging.render import (
     render,
 )
 from xdsi.transactions.rendered_model import RenderedDocumentRequest, ValuesUsed
+
+log = logging.getLogger(__name__)
 
 TEXT_MEDIA_TYPES: Final = (ns.MEDIA_TEXT_HTML, ns.MEDIA_TEXT_PLAIN)
 """Text category of PS3.18 2017b Table 6.1.1-3 that SR documents are rendered as (html default)."""
@@ -57,6 +60,23 @@ def render_files(job: RenderJob, path: str, presentation_path: str | None) -> Pr
     """Worker-process side of one document: render it from the stored files, read by path."""
     gsps = None if presentation_path is None else functools.partial(dcmread, presentation_path)
     return produce(job, functools.partial(dcmread, path), gsps)
+
+
+def render_batch(
+    items: Sequence[tuple[RenderJob, str, str | None]],
+) -> list[Produced | errors.XdsiError]:
+    """Worker-process side of several documents: :func:`render_files` of each, its rendering or
+    the error it is to be answered with (an unforeseen failure: ``0014``), in order."""
+    results: list[Produced | errors.XdsiError] = []
+    for job, path, presentation_path in items:
+        try:
+            results.append(render_files(job, path, presentation_path))
+        except errors.XdsiError as exc:
+            results.append(exc)
+        except Exception as exc:  # reading the file, or a failure of this one document
+            log.exception("rendering %s failed", path)
+            results.append(errors.ProcessingFailure(f"cannot render this object: {exc}"))
+    return results
 
 
 def produce(job: RenderJob, image: Reader, presentation: Reader | None) -> Produced:
@@ -221,5 +241,6 @@ __all__ = [
     "RenderJob",
     "choose_media_type",
     "produce",
+    "render_batch",
     "render_files",
 ]
