@@ -10,7 +10,10 @@ SQLite store served by waitress on loopback:
    ext4, which flushes the new data on a rename over an old file),
    of the transaction alone, and of the bare pipeline — ``pydicom.dcmread`` of the file bytes,
    ``pixel_array``, Modality LUT, the file's window in numpy, Pillow JPEG q90 — which is the
-   floor any renderer built on these libraries can reach.
+   floor any renderer built on these libraries can reach.  The bare pipeline is timed twice:
+   with glibc's default malloc settings, then (like the transaction, and like ``xdsi serve``)
+   with :func:`xdsi.soap.server.tune_malloc`'s, under which its megabyte-sized float arrays
+   are no longer mapped and unmapped for every image: about twice as fast.
 2. 64x64 JPEG thumbnails of the 400 instances in one request: images per second over SOAP
    (the server renders in ``render_workers`` processes; the first request, in which the workers
    still import the rendering code, is reported apart from the median of ``--passes`` more),
@@ -49,6 +52,7 @@ from tests.transactions.rendered_data import REPO_ID
 from xdsi.client.rendered import RenderedParameters, retrieve_rendered
 from xdsi.config import load_settings
 from xdsi.model import DocumentRequest, Status
+from xdsi.soap.server import tune_malloc
 from xdsi.store import open_store
 from xdsi.transactions.rendered import retrieve_rendered_imaging_document_set
 from xdsi.transactions.rendered_model import RenderedDocumentRequest, RetrieveRenderedRequest
@@ -134,6 +138,8 @@ def main() -> None:
         data = paths[0].read_bytes()
 
         bare_ms = median_ms(lambda: bare_jpeg(data), args.runs)
+        tune_malloc()  # what xdsi serve does; process-wide, from here on
+        tuned_ms = median_ms(lambda: bare_jpeg(data), args.runs)
         settings = load_settings(None, environ={}, data_dir=root / "store")
         store = open_store(settings)
         for path in paths[:1]:
@@ -182,13 +188,15 @@ def main() -> None:
         orthanc = orthanc_figures(paths, args.runs, args.passes, root / "orthanc")
 
     print(f"512x512 CT -> image/jpeg, median of {args.runs}:")
-    print(f"  bare pydicom+Pillow pipeline  {bare_ms:7.1f} ms")
+    print(f"  bare pydicom+Pillow pipeline  {bare_ms:7.1f} ms  (glibc malloc defaults)")
+    print(f"  bare, server malloc settings  {tuned_ms:7.1f} ms")
     print(f"  xdsi transaction (no HTTP)    {transaction_ms:7.1f} ms")
-    print(f"  xdsi over SOAP (loopback)     {soap_ms:7.1f} ms  ({soap_ms / bare_ms:.2f}x bare)")
+    print(f"  xdsi over SOAP (loopback)     {soap_ms:7.1f} ms  ({soap_ms / bare_ms:.2f}x bare, "
+          f"{soap_ms / tuned_ms:.2f}x bare with the server's malloc settings)")  # fmt: skip
     if orthanc is not None:
         print(f"  Orthanc /rendered             {orthanc[0]:7.1f} ms")
     print(f"{args.instances} thumbnails 64x64 JPEG:")
-    print(f"  bare pipeline, one thread     {bare_rate:7.0f} images/s")
+    print(f"  bare pipeline, one thread     {bare_rate:7.0f} images/s (server malloc settings)")
     print(f"  xdsi, one SOAP request        {soap_rate:7.0f} images/s ({args.workers} workers; "
           f"first request {cold_rate:.0f}/s)")  # fmt: skip
     if orthanc is not None:
