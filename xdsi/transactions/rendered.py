@@ -28,9 +28,10 @@ of a request for several are rendered in the worker processes of
 counts match), in batches, at most :data:`WINDOW` ahead of the one being collected:
 parsing a header is pure Python and holds the GIL, so threads rendered no faster than one thread
 (bench_rendered: 252 images/s with 1 thread, 232 with 4).  A worker reads the stored files by
-path; an instance a gateway is still fetching, and a request for one document, are rendered in
-the request's thread.  Each result is spooled as it is collected, in request order: in memory
-while the message's in-memory total stays under :data:`MEMORY_BUDGET`, on disk beyond it.
+path; a request for one document, and in gateway mode every document (the gateway cache counts
+reads through :meth:`Store.open`), are rendered in the request's thread.  Each result is spooled
+as it is collected, in request order: in memory while the message's in-memory total stays under
+:data:`MEMORY_BUDGET`, on disk beyond it.
 """
 
 from __future__ import annotations
@@ -197,8 +198,14 @@ def rendered_transaction(
     settings: Settings, store: Store
 ) -> Callable[[RetrieveRenderedRequest], RenderedOutcome]:
     """The transaction bound to ``store``, rendering multi-document requests in the process-wide
-    pool of ``settings.render_workers`` worker processes (none: in the request thread)."""
-    pool = shared_pool(settings.render_workers) if settings.render_workers > 0 else None
+    pool of ``settings.render_workers`` worker processes (none: in the request thread).
+
+    In gateway mode (``pacs_ae_title`` set) every document is rendered in the request thread:
+    the gateway cache keeps an instance pinned until it is read through :meth:`Store.open`, which
+    a worker reading the cached file by path would bypass.
+    """
+    in_workers = settings.render_workers > 0 and not settings.pacs_ae_title
+    pool = shared_pool(settings.render_workers) if in_workers else None
 
     def transaction(request: RetrieveRenderedRequest) -> RenderedOutcome:
         return retrieve_rendered_imaging_document_set(request, store, settings, pool)
