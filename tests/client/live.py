@@ -77,7 +77,7 @@ def live_server(
 def serving(settings: Settings, store: Store, retrieve: Retrieve | None = None) -> Iterator[str]:
     """Serve ``store`` with the real app under waitress in a thread; yield the endpoint URL."""
     from xdsi.soap.app import make_app
-    from xdsi.soap.server import create_server
+    from xdsi.soap.server import create_server, stop_server
 
     app = make_app(settings, store) if retrieve is None else make_app(settings, retrieve=retrieve)
     server = create_server(app, settings)
@@ -86,8 +86,7 @@ def serving(settings: Settings, store: Store, retrieve: Retrieve | None = None) 
     try:
         yield f"http://127.0.0.1:{server.effective_port}{settings.endpoint_path}"
     finally:
-        server.close()
-        thread.join(timeout=10)
+        stop_server(server, thread)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from tests.soap.support import (
 from xdsi import ns
 from xdsi.model import Outcome, Payload
 from xdsi.soap import make_app
-from xdsi.soap.server import create_server
+from xdsi.soap.server import create_server, stop_server
 
 
 class Running:
@@ -49,15 +49,12 @@ class Running:
         try:
             self.server.run()
         except (OSError, ValueError):
-            # close() from the test thread pulls the sockets out from under waitress's select
-            # loop; that is how it ends here, not an error.
-            if not self.stopping:
+            if not self.stopping:  # stop_server closes the sockets inside the loop itself
                 raise
 
     def stop(self) -> None:
         self.stopping = True
-        self.server.close()
-        self.thread.join(10)
+        stop_server(self.server, self.thread)
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +191,27 @@ def test_rendered_replies_keep_the_connection_open(
         assert connection.sock is sockets[0]
     finally:
         connection.close()
+
+
+def test_stop_server_ends_kept_alive_connections(settings, app, ct_study) -> None:  # type: ignore[no-untyped-def]
+    """A kept-alive connection would keep waitress's loop (and its thread) running after
+    ``server.close()``; stop_server closes it, and the loop ends."""
+    running = Running(app, settings)
+    parts = urlsplit(running.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        body = envelope(request_element([ct_study[0].doc]))
+        connection.request("POST", parts.path, body, {"Content-Type": ns.MEDIA_SOAP12})
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.getheader("Content-Length") is not None  # the connection stays open
+        assert connection.sock is not None
+        running.stop()
+        assert not running.thread.is_alive()
+        assert connection.sock.recv(1) == b""  # closed by the server
+    finally:
+        connection.close()
+        running.stop()
 
 
 def _raw_exchange(url: str, body: bytes, read_limit: int | None = None) -> bytes:

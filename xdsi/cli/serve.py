@@ -105,7 +105,7 @@ def _sop_instance_uid(path: Path) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here so that ``xdsi --help`` does not pay for spyne, waitress and the store.
     from xdsi.soap import make_app
-    from xdsi.soap.server import create_server
+    from xdsi.soap.server import create_server, stop_server
     from xdsi.store import open_source
 
     if args.demo and settings.pacs_ae_title:
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except KeyboardInterrupt:
             log.info("interrupted, shutting down")
         finally:
-            server.close()
+            stop_server(server)
             pool.shutdown()
         return 0
     finally:

@@ -35,9 +35,11 @@ from __future__ import annotations
 import ctypes
 import logging
 import platform
+import threading
 from typing import TYPE_CHECKING, Any
 
 import waitress
+from waitress import wasyncore
 
 from xdsi.config import Settings
 
@@ -97,4 +99,28 @@ def create_server(
     )
 
 
-__all__ = ["MALLOC_SETTINGS", "OUTBUF_HIGH_WATERMARK", "create_server", "tune_malloc"]
+def stop_server(server: Any, thread: threading.Thread | None = None, timeout: float = 10.0) -> None:
+    """Stop a server made by :func:`create_server`: its listening socket, every connection and
+    its worker threads.
+
+    ``server.close()`` alone closes only the listening socket: a connection kept alive (every
+    response with Content-Length leaves one open) keeps waitress's loop, and the thread running
+    it, going until the client hangs up.  ``thread`` is the thread running ``server.run()``, if
+    any: the loop closes everything itself then (it is not thread-safe) and the thread is joined.
+    """
+    everything = server._map  # waitress's socket map: listener, trigger, connections
+    if thread is not None and thread.is_alive():
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(everything))
+        thread.join(timeout)
+    if everything:
+        wasyncore.close_all(everything)  # no loop running (any longer) to do it
+    server.task_dispatcher.shutdown()
+
+
+__all__ = [
+    "MALLOC_SETTINGS",
+    "OUTBUF_HIGH_WATERMARK",
+    "create_server",
+    "stop_server",
+    "tune_malloc",
+]
