@@ -70,8 +70,8 @@ def body_chunks(response: requests.Response, size: int) -> Iterator[bytes]:
     Not ``response.iter_content``: urllib3 2's ``read(amt)`` keeps reading until it has ``amt``
     bytes, and when the connection is cut short of the Content-Length it raises IncompleteRead
     and drops what it had gathered — up to a whole chunk before the cut, so a document that was
-    complete could not be told apart from a cut one.  ``read1`` hands over every byte that
-    arrived; the cut is then raised by the next read.
+    complete could not be told apart from a cut one.  ``read1`` (urllib3 ≥ 2.2) hands over every
+    byte that arrived; the cut is then raised by the next read.
 
     Raises
     ------
