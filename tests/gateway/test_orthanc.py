@@ -114,6 +114,9 @@ def test_zeep_and_transcoding_through_the_gateway(
         assert ours.file_meta.TransferSyntaxUID == ns.TS_EXPLICIT_VR_LE
         original = pydicom.dcmread(jpegls.path)
         assert (ours.pixel_array == original.pixel_array).all()
+        # The worker read the cached file by path; the pin taken for the response is released
+        # once the transcoded document was sent, not left until pin_seconds.
+        assert gw.store.cache.pinned() == set()
 
 
 def test_unknown_instance_and_wrong_series(

@@ -167,7 +167,7 @@ def produce(
             except XdsiError as exc:
                 products.append(exc)
                 continue
-        payload = Payload(ns.MEDIA_DICOM, _Streamed(stream, index, item), size)
+        payload = Payload(ns.MEDIA_DICOM, _Streamed(stream, index, item, store), size)
         products.append(Product(payload, item.transfer_syntax_uid))
     return products
 
@@ -205,10 +205,15 @@ class _Streamed:
     stream: TranscodeStream
     index: int
     item: Planned
+    store: Store
 
     def __call__(self) -> Iterator[bytes]:
         try:
-            yield from self.stream.chunks(self.index, CHUNK_SIZE)
+            # A worker process reads the stored file by its path; holding it open through the
+            # store while the document is sent is what tells a store that tracks its readers
+            # (the gateway cache's pins) when the instance is no longer needed.
+            with self.store.open(self.item.record):
+                yield from self.stream.chunks(self.index, CHUNK_SIZE)
         except XdsiError as exc:
             record = self.item.record
             log.error(

@@ -167,6 +167,12 @@ class InstanceCache:
             else:
                 self._pins[sop_instance_uid] = (count - 1, expiry)
 
+    def pinned(self) -> set[str]:
+        """SOP Instance UIDs pinned now (held for a response in progress)."""
+        with self._lock:
+            now = time.monotonic()
+            return {uid for uid, (_count, expiry) in self._pins.items() if expiry > now}
+
     def _pinned(self, uid: str, now: float) -> bool:
         pin = self._pins.get(uid)
         if pin is None:
