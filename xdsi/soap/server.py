@@ -110,10 +110,16 @@ def stop_server(server: Any, thread: threading.Thread | None = None, timeout: fl
     """
     everything = server._map  # waitress's socket map: listener, trigger, connections
     if thread is not None and thread.is_alive():
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(everything))
-        thread.join(timeout)
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(everything))
+        except OSError:  # the trigger is closed already: the loop is ending (or ended) on its own
+            log.debug("waitress trigger already closed", exc_info=True)
+        else:
+            thread.join(timeout)
     if everything:
         wasyncore.close_all(everything)  # no loop running (any longer) to do it
+    if thread is not None:
+        thread.join(timeout)  # its loop ends once the map is empty
     server.task_dispatcher.shutdown()
 
 
