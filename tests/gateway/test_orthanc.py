@@ -95,6 +95,7 @@ def test_every_sample_through_the_gateway(
         assert gw.store.cache.total_bytes == sum(
             (tmp_path / "cached" / f"{s.uid}.dcm").stat().st_size for s in samples
         )
+        assert gw.store.cache.pinned() == set()  # every pin released once its part was sent
 
 
 def test_zeep_and_transcoding_through_the_gateway(
@@ -190,9 +191,11 @@ def test_metadata_through_the_gateway(
         result = MetadataRequester(gw.endpoint).retrieve(
             [*(s.doc for s in chosen), missing], [SOP_INSTANCE_UID]
         )
+        pinned = gw.store.cache.pinned()
     assert result.status is Status.PARTIAL_SUCCESS
     assert [d.results for d in result.documents] == [(s.uid,) for s in chosen]
     assert [e.error_code for e in result.errors] == [ns.XDS_DOCUMENT_UNIQUE_ID_ERROR]
+    assert pinned == set()
 
 
 def test_series_and_study_listing(

@@ -102,6 +102,8 @@ class Fetcher:
         self._lock = threading.Lock()
         self._tickets: dict[str, Ticket] = {}
         self._failed: dict[str, tuple[XdsiError, float]] = {}
+        self._unclaimed: set[str] = set()
+        """Instances pinned on arrival for their waiters, whose pin no reader has taken over."""
         cache.listeners.append(self._arrived)
 
     # --- tickets --------------------------------------------------------------------------------
@@ -137,6 +139,8 @@ class Fetcher:
         # Arrived between the caller's cache lookup and now: no retrieval needed.
         arrived = self.cache.get_many([f.sop_instance_uid for f in new], pin=True)
         for uid, record in arrived.items():
+            with self._lock:
+                self._unclaimed.add(uid)
             self._settle(tickets[uid], record=record)
         pending = [f for f in new if not tickets[f.sop_instance_uid].done]
         if self.in_order:
@@ -169,7 +173,28 @@ class Fetcher:
             ticket = self._tickets.get(record.sop_instance_uid)
         if ticket is not None:
             self.cache.pin(record.sop_instance_uid)
+            with self._lock:
+                self._unclaimed.add(record.sop_instance_uid)
             self._settle(ticket, record=record)
+
+    def hold(self, sop_instance_uid: str) -> None:
+        """Give a waiter one pin of an instance its ticket delivered, which its reader releases
+        by reading it (:meth:`InstanceCache.open`): the pin taken on arrival if no one has taken
+        it over yet, else a new one.  One owner per pin, so that every pin is released."""
+        if not self._claim(sop_instance_uid):
+            self.cache.pin(sop_instance_uid)
+
+    def adopt(self, sop_instance_uid: str) -> None:
+        """The caller has just pinned a cached instance itself (atomically with the lookup): an
+        arrival pin no one took over is dropped, the caller's replaces it."""
+        if self._claim(sop_instance_uid):
+            self.cache.unpin(sop_instance_uid)
+
+    def _claim(self, sop_instance_uid: str) -> bool:
+        with self._lock:
+            claimed = sop_instance_uid in self._unclaimed
+            self._unclaimed.discard(sop_instance_uid)
+        return claimed
 
     # --- jobs -----------------------------------------------------------------------------------
 

@@ -100,6 +100,8 @@ class GatewayStore:
         """See :meth:`xdsi.store.base.Store.locate` and the module docstring."""
         deadline = time.monotonic() + self.overall_timeout
         cached = self.cache.get_many([d.document_unique_id for d in documents], pin=True)
+        for uid in cached:
+            self.fetcher.adopt(uid)
         answer: dict[str, InstanceRecord | XdsiError] = dict(cached)
         missing: dict[tuple[str, str], list[str]] = {}
         for doc in documents:
@@ -143,6 +145,12 @@ class GatewayStore:
         for uid, ticket in tickets.items():
             if ticket.done and not isinstance(answer[uid], XdsiError):
                 answer[uid] = ticket.error or ticket.record or answer[uid]
+        # The response owns one pin of each instance it was handed complete; an instance still
+        # on its way is pinned when its reader gets it (get, below).
+        for uid in tickets:
+            delivered = answer[uid]
+            if isinstance(delivered, InstanceRecord) and delivered.available:
+                self.fetcher.hold(uid)
         return answer
 
     def _find(
@@ -169,6 +177,7 @@ class GatewayStore:
         not have it.  Raises the :class:`~xdsi.errors.XdsiError` of a failed retrieval."""
         record = self.cache.get(sop_instance_uid, pin=True)
         if record is not None:
+            self.fetcher.adopt(sop_instance_uid)
             return record
         deadline = time.monotonic() + self.overall_timeout
         ticket = self.fetcher.ticket(sop_instance_uid)
@@ -177,13 +186,15 @@ class GatewayStore:
             if not found:
                 return None
             ticket = self.fetcher.fetch(found[:1])[sop_instance_uid]
-        return ticket.wait(deadline)
+        record = ticket.wait(deadline)
+        self.fetcher.hold(sop_instance_uid)
+        return record
 
     def get_many(self, sop_instance_uids: Sequence[str]) -> dict[str, InstanceRecord]:
         """Cached records of the instances, fetched as needed; failed ones are left out."""
-        answer = dict(self.cache.get_many(sop_instance_uids))
+        answer = dict(self.cache.get_many(sop_instance_uids, pin=True))
         for uid in answer:
-            self.cache.pin(uid)
+            self.fetcher.adopt(uid)
         missing = [u for u in dict.fromkeys(sop_instance_uids) if u not in answer]
         if not missing:
             return answer
@@ -197,6 +208,8 @@ class GatewayStore:
                 answer[uid] = ticket.wait(deadline)
             except XdsiError as exc:
                 log.warning("gateway: %s", exc)
+                continue
+            self.fetcher.hold(uid)
         return answer
 
     def series(self, study_instance_uid: str, series_instance_uid: str) -> list[InstanceRecord]:
