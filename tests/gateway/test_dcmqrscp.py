@@ -130,5 +130,9 @@ def test_association_refused(
         result = gw.retrieve([s.doc for s in samples[:3]], tmp_path / "out")
     assert result.status is Status.FAILURE
     assert codes(result) == [ns.XDS_REPOSITORY_ERROR] * 3
-    assert "rejected the association" in result.errors[0].code_context
-    assert "NOT_THERE@127.0.0.1" in result.errors[0].code_context
+    context = result.errors[0].code_context
+    # dcmqrscp's child process sends A-ASSOCIATE-RJ and exits at once; about one run in twenty
+    # the connection is torn down before pynetdicom has read the RJ, and it reports an abort.
+    # Both are the documented answer for an association that could not be had.
+    assert "rejected the association" in context or "cannot be reached" in context
+    assert "NOT_THERE@127.0.0.1" in context
