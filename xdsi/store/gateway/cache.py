@@ -159,6 +159,12 @@ class InstanceCache:
         with self._lock:
             self._pin(sop_instance_uid)
 
+    def renew_pin(self, sop_instance_uid: str) -> None:
+        """Hold the instance's pin for another ``pin_seconds`` (one pin if it has none left)."""
+        with self._lock:
+            count, _expiry = self._pins.get(sop_instance_uid, (0, 0.0))
+            self._pins[sop_instance_uid] = (max(count, 1), time.monotonic() + self.pin_seconds)
+
     def unpin(self, sop_instance_uid: str) -> None:
         with self._lock:
             count, expiry = self._pins.get(sop_instance_uid, (0, 0.0))

@@ -103,7 +103,9 @@ class Fetcher:
         self._tickets: dict[str, Ticket] = {}
         self._failed: dict[str, tuple[XdsiError, float]] = {}
         self._unclaimed: set[str] = set()
-        """Instances pinned on arrival for their waiters, whose pin no reader has taken over."""
+        """Instances pinned for the waiters of their ticket whose pin no reader has taken over.
+        The pin is taken when the ticket is made, before the instance arrives: an arrival
+        pinned only after it landed could be evicted by the next arrival in between."""
         cache.listeners.append(self._arrived)
 
     # --- tickets --------------------------------------------------------------------------------
@@ -134,13 +136,14 @@ class Fetcher:
                     ticket = Ticket(uid)
                     self._tickets[uid] = ticket
                     self._failed.pop(uid, None)
+                    self._unclaimed.add(uid)
                     new.append(found)
                 tickets[uid] = ticket
+        for found in new:
+            self.cache.pin(found.sop_instance_uid)  # for the waiters, before it can arrive
         # Arrived between the caller's cache lookup and now: no retrieval needed.
-        arrived = self.cache.get_many([f.sop_instance_uid for f in new], pin=True)
+        arrived = self.cache.get_many([f.sop_instance_uid for f in new])
         for uid, record in arrived.items():
-            with self._lock:
-                self._unclaimed.add(uid)
             self._settle(tickets[uid], record=record)
         pending = [f for f in new if not tickets[f.sop_instance_uid].done]
         if self.in_order:
@@ -165,16 +168,16 @@ class Fetcher:
         if record is not None:
             ticket.resolve(record)
         elif error is not None:
+            if self._claim(ticket.sop_instance_uid):  # nothing arrived to hold
+                self.cache.unpin(ticket.sop_instance_uid)
             ticket.fail(error)
 
     def _arrived(self, record: InstanceRecord) -> None:
-        """Cache listener: an instance landed; resolve its ticket (pinned for the waiters)."""
+        """Cache listener: an instance landed; resolve its ticket (pinned since it was made)."""
         with self._lock:
             ticket = self._tickets.get(record.sop_instance_uid)
         if ticket is not None:
-            self.cache.pin(record.sop_instance_uid)
-            with self._lock:
-                self._unclaimed.add(record.sop_instance_uid)
+            self.cache.renew_pin(record.sop_instance_uid)  # the reader's time starts now
             self._settle(ticket, record=record)
 
     def hold(self, sop_instance_uid: str) -> None:
