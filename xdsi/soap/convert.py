@@ -27,6 +27,7 @@ from xdsi.model import (
     Outcome,
     RetrieveImagingDocumentSetRequest,
 )
+from xdsi.soap.lenient import attribute
 from xdsi.soap.mtom import Attachment, cid_url, content_id
 from xdsi.soap.registry import registry_response
 from xdsi.soap.xmlsafe import parse_xml
@@ -49,18 +50,6 @@ def _texts(parent: etree._Element) -> dict[str, str]:
     return texts
 
 
-def _attribute(element: etree._Element, name: str) -> str:
-    """An attribute by local name, case-insensitively and in any namespace; empty if absent."""
-    value = element.get(name)  # the spelling of the schema: the common case, one dict lookup
-    if value is not None:
-        return str(value).strip()
-    lowered = name.lower()
-    for key, other in element.attrib.items():
-        if etree.QName(key).localname.lower() == lowered:
-            return str(other).strip()
-    return ""
-
-
 def request_from_wire(element: etree._Element) -> RetrieveImagingDocumentSetRequest:
     """One ``iherad:RetrieveImagingDocumentSetRequest`` element → one model request.
 
@@ -74,9 +63,9 @@ def request_from_wire(element: etree._Element) -> RetrieveImagingDocumentSetRequ
     """
     documents: list[DocumentRequest] = []
     for study in _children(element, "StudyRequest"):
-        study_uid = _attribute(study, "studyInstanceUID")
+        study_uid = attribute(study, "studyInstanceUID") or ""
         for series in _children(study, "SeriesRequest"):
-            series_uid = _attribute(series, "seriesInstanceUID")
+            series_uid = attribute(series, "seriesInstanceUID") or ""
             for doc in _children(series, "DocumentRequest"):
                 texts = _texts(doc)
                 documents.append(

@@ -36,6 +36,7 @@ from lxml import etree
 from xdsi import ns
 from xdsi.model import DocumentRequest
 from xdsi.soap import faults
+from xdsi.soap.lenient import attribute
 from xdsi.soap.operation import Operation, Reply
 from xdsi.soap.registry import registry_response
 from xdsi.transactions.metadata_model import (
@@ -111,16 +112,6 @@ def _text(parent: etree._Element, local: str) -> str | None:
     return None if child is None else (child.text or "").strip()
 
 
-def _attribute(element: etree._Element, name: str) -> str | None:
-    """An attribute by name, case-insensitively and in any namespace (lenient); ``None`` if
-    there is none."""
-    lowered = name.lower()
-    for key, value in element.attrib.items():
-        if etree.QName(key).localname.lower() == lowered:
-            return str(value).strip()
-    return None
-
-
 def request_from_wire(element: etree._Element) -> RetrieveImagingDocumentSetInformationRequest:
     """One request element → the model request (values kept as received, stripped).
 
@@ -131,9 +122,9 @@ def request_from_wire(element: etree._Element) -> RetrieveImagingDocumentSetInfo
     """
     documents: list[DocumentInformationRequest] = []
     for study in _children(element, "StudyRequest"):
-        study_uid = _attribute(study, "studyInstanceUID")
+        study_uid = attribute(study, "studyInstanceUID")
         for series in _children(study, "SeriesRequest"):
-            series_uid = _attribute(series, "seriesInstanceUID")
+            series_uid = attribute(series, "seriesInstanceUID")
             for item in _children(series, "DocumentInformationRequest"):
                 documents.append(_document(item, study_uid, series_uid))
     if not documents:

@@ -28,6 +28,7 @@ from lxml import etree
 
 from xdsi import ns
 from xdsi.soap import faults
+from xdsi.soap.lenient import attribute
 from xdsi.soap.mtom import Attachment, cid_url, content_id
 from xdsi.soap.operation import Operation, Reply
 from xdsi.soap.registry import registry_response
@@ -92,14 +93,6 @@ def _text(element: etree._Element) -> str:
     return "".join(element.itertext()).strip()
 
 
-def _attribute(element: etree._Element, name: str) -> str:
-    """An attribute by case-insensitive local name (``studyInstanceUID``, ``StudyInstanceUID``)."""
-    for key, value in element.attrib.items():
-        if etree.QName(key).localname.lower() == name.lower():
-            return str(value).strip()
-    return ""
-
-
 def request_from_wire(elements: Sequence[etree._Element]) -> RetrieveRenderedRequest:
     """Every RenderedDocumentRequest of the request elements, with its study and series."""
     documents: list[RenderedDocumentRequest] = []
@@ -107,11 +100,11 @@ def request_from_wire(elements: Sequence[etree._Element]) -> RetrieveRenderedReq
         for study in _children(request):
             if _local(study) != "studyrequest" or not _is_wado(study):
                 continue
-            study_uid = _attribute(study, "studyInstanceUID")
+            study_uid = attribute(study, "studyInstanceUID") or ""
             for series in _children(study):
                 if _local(series) != "seriesrequest" or not _is_wado(series):
                     continue
-                series_uid = _attribute(series, "seriesInstanceUID")
+                series_uid = attribute(series, "seriesInstanceUID") or ""
                 documents.extend(
                     document_from_wire(doc, study_uid, series_uid)
                     for doc in _children(series)
