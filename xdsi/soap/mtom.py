@@ -21,6 +21,7 @@ import base64
 import email.message
 import email.parser
 import email.policy
+import functools
 import logging
 import re
 import uuid
@@ -247,9 +248,8 @@ class MtomResponse:
         if any(size is None for size in sizes):
             return None
         length = len(self._root_header()) + len(self.envelope) + len(self._closing())
-        for attachment, size in zip(self.attachments, sizes, strict=True):
-            length += len(CRLF + self._attachment_header(attachment)) + (size or 0)
-        return length
+        length += sum(len(header) for header in self._attachment_headers)
+        return length + sum(size or 0 for size in sizes)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._stream
@@ -271,22 +271,29 @@ class MtomResponse:
             ]
         )
 
-    def _attachment_header(self, attachment: Attachment) -> bytes:
-        return self._part_header(
-            [
-                f"Content-Type: {attachment.media_type}",
-                "Content-Transfer-Encoding: binary",
-                f"Content-ID: <{attachment.content_id}>",
-            ]
-        )
+    @functools.cached_property
+    def _attachment_headers(self) -> list[bytes]:
+        """The line break and MIME header before each attachment (made once: the Content-Length
+        counts them before they are sent)."""
+        return [
+            CRLF
+            + self._part_header(
+                [
+                    f"Content-Type: {attachment.media_type}",
+                    "Content-Transfer-Encoding: binary",
+                    f"Content-ID: <{attachment.content_id}>",
+                ]
+            )
+            for attachment in self.attachments
+        ]
 
     def _closing(self) -> bytes:
         return f"\r\n--{self.boundary}--\r\n".encode("ascii")
 
     def _generate(self) -> Generator[bytes, None, None]:
         yield self._root_header() + self.envelope
-        for attachment in self.attachments:
-            yield CRLF + self._attachment_header(attachment)
+        for attachment, header in zip(self.attachments, self._attachment_headers, strict=True):
+            yield header
             yield from _checked(attachment)
         yield self._closing()
 
