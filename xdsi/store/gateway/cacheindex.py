@@ -43,6 +43,7 @@ from typing import Final
 
 from xdsi.errors import StoreError
 from xdsi.store.base import InstanceRecord
+from xdsi.store.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +203,7 @@ class CacheIndex:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, path)
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.directory)
 
     def load(self) -> Iterator[Row]:
         """The rows whose file is the one written for them, oldest first; drops the others and
