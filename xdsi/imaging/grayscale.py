@@ -178,7 +178,8 @@ def decode_frame(ds: Dataset, index: int) -> tuple[npt.NDArray[np.generic], str]
 def transfer_syntax(ds: Dataset) -> str:
     """The dataset's Transfer Syntax UID (Explicit VR Little Endian without file meta)."""
     meta = getattr(ds, "file_meta", None)
-    return str((meta.get("TransferSyntaxUID") if meta is not None else None) or ns.TS_EXPLICIT_VR_LE)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    return str(syntax or ns.TS_EXPLICIT_VR_LE)
 
 
 NATIVE_LITTLE_ENDIAN: Final = frozenset(
@@ -215,10 +216,11 @@ def native_frame(ds: Dataset, index: int) -> npt.NDArray[np.generic] | None:
     if not isinstance(data, bytes) or count <= 0 or (index + 1) * count * itemsize > len(data):
         return None  # pydicom's decoder gives the precise error
     dtype = np.dtype(f"<{'i' if signed else 'u'}{itemsize}")
-    arr = np.frombuffer(data, dtype, count, index * count * itemsize).reshape(rows, columns)
+    arr: npt.NDArray[np.generic] = np.frombuffer(data, dtype, count, index * count * itemsize)
+    arr = arr.reshape(rows, columns)
     if stored < allocated:
         shift = dtype.type(allocated - stored)
-        shifted = np.left_shift(arr, shift)
+        shifted: npt.NDArray[np.generic] = np.left_shift(arr, shift)
         np.right_shift(shifted, shift, out=shifted)  # an arithmetic shift when signed
         return shifted
     return arr
