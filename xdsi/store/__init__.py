@@ -6,9 +6,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from xdsi.config import Settings
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus, Store
-from xdsi.store.sqlfile import SqlFileStore
+
+if TYPE_CHECKING:
+    from xdsi.store.sqlfile import SqlFileStore
+
+
+def __getattr__(name: str) -> Any:
+    """``SqlFileStore`` on first use: importing the package (for ``xdsi.store.base``'s protocol
+    types, as the render worker processes do) then does not pull in SQLAlchemy (~0.4 s)."""
+    if name == "SqlFileStore":
+        from xdsi.store.sqlfile import SqlFileStore
+
+        return SqlFileStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(settings: Settings, *, recover: bool = True) -> SqlFileStore:
@@ -18,6 +32,8 @@ def open_store(settings: Settings, *, recover: bool = True) -> SqlFileStore:
     interrupted by a crash are rolled back unless ``recover`` is false (see
     :meth:`SqlFileStore.recover_interrupted_writes`).
     """
+    from xdsi.store.sqlfile import SqlFileStore
+
     return SqlFileStore(
         settings.data_dir,
         settings.effective_database_url,
