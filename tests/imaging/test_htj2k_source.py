@@ -23,7 +23,7 @@ from pydicom.uid import UID
 
 from tests.conftest import SAMPLES
 from xdsi import ns
-from xdsi.imaging.pipeline import TranscodePool, TranscodeStream
+from xdsi.imaging.pipeline import TranscodeStream, WorkerPool
 from xdsi.imaging.transcode import preflight, transcode
 
 CT = SAMPLES / "ct/series1/ct_small.dcm"
@@ -60,7 +60,7 @@ def test_htj2k_source_is_decoded_exactly(syntax: str, tmp_path: Path) -> None:
 
 def test_htj2k_source_through_worker_processes(tmp_path: Path) -> None:
     stored = stored_as(ns.TS_HTJ2K_LOSSLESS, part1_codestream(), tmp_path / "htj2k.dcm")
-    pool = TranscodePool(1)
+    pool = WorkerPool(1)
     try:
         stream = TranscodeStream(pool, [(stored, ns.TS_RLE)], window=1)
         assert b"".join(stream.chunks(0)) == transcode(stored, ns.TS_RLE)

@@ -17,7 +17,7 @@ from pydicom.encaps import encapsulate, generate_frames
 from tests.conftest import SAMPLES
 from xdsi import ns
 from xdsi.errors import ProcessingFailure, TransferSyntaxUnavailable
-from xdsi.imaging.pipeline import TranscodePool, TranscodeStream, preflight_many
+from xdsi.imaging.pipeline import TranscodeStream, WorkerPool, preflight_many
 from xdsi.imaging.transcode import Plan, preflight, transcode
 
 CT = SAMPLES / "ct/series1/ct_small.dcm"
@@ -28,9 +28,9 @@ SPOOL_PREFIX = "xdsi-transcoded-"
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[TranscodePool]:
+def pool() -> Iterator[WorkerPool]:
     """Two real worker processes, for this module only."""
-    workers = TranscodePool(2)
+    workers = WorkerPool(2)
     yield workers
     workers.shutdown()
 
@@ -57,7 +57,7 @@ def truncated_jpeg_ls(tmp_path: Path) -> Path:
     return with_frames(JPEG_LS, tmp_path / "truncated.dcm", frame[: len(frame) // 2 // 2 * 2])
 
 
-def test_stream_keeps_order_and_bytes(pool: TranscodePool) -> None:
+def test_stream_keeps_order_and_bytes(pool: WorkerPool) -> None:
     jobs = [(path, target) for path in (CT, MR, JPEG_LS, RLE, CT) for target in
             (ns.TS_JPEG_LS_LOSSLESS, ns.TS_EXPLICIT_VR_LE)]
     stream = TranscodeStream(pool, jobs, window=3)
@@ -66,12 +66,12 @@ def test_stream_keeps_order_and_bytes(pool: TranscodePool) -> None:
 
 
 def test_inline_pool_gives_the_same_bytes() -> None:
-    inline = TranscodePool(0)
+    inline = WorkerPool(0)
     stream = TranscodeStream(inline, [(RLE, ns.TS_JPEG2000_LOSSLESS)], window=1)
     assert b"".join(stream.chunks(0)) == transcode(RLE, ns.TS_JPEG2000_LOSSLESS)
 
 
-def test_window_bounds_the_jobs_ahead_of_the_reader(pool: TranscodePool) -> None:
+def test_window_bounds_the_jobs_ahead_of_the_reader(pool: WorkerPool) -> None:
     jobs = [(CT, ns.TS_RLE)] * 6
     stream = TranscodeStream(pool, jobs, window=2)
     assert stream.submitted == 2
@@ -87,7 +87,7 @@ def test_window_bounds_the_jobs_ahead_of_the_reader(pool: TranscodePool) -> None
     assert stream.submitted == 6
 
 
-def test_a_failing_document_does_not_stop_the_others(pool: TranscodePool, tmp_path: Path) -> None:
+def test_a_failing_document_does_not_stop_the_others(pool: WorkerPool, tmp_path: Path) -> None:
     bad = undecodable_jpeg_ls(tmp_path)
     stream = TranscodeStream(pool, [(CT, ns.TS_RLE), (bad, ns.TS_RLE), (MR, ns.TS_RLE)], window=3)
     with pytest.raises(ProcessingFailure) as raised:
@@ -107,7 +107,7 @@ def test_spooled_results_are_removed_when_read_or_abandoned(
     spool = tmp_path / "spool"
     spool.mkdir()
     monkeypatch.setenv("TMPDIR", str(spool))  # read by the workers spawned below
-    own = TranscodePool(1)
+    own = WorkerPool(1)
     try:
         jobs = [(CT, ns.TS_EXPLICIT_VR_LE)] * 4
         stream = TranscodeStream(own, jobs, window=2, spool_over=0)
@@ -126,7 +126,7 @@ def test_spooled_results_are_removed_when_read_or_abandoned(
 
 
 def test_a_dead_worker_fails_its_job_and_the_pool_recovers(tmp_path: Path) -> None:
-    own = TranscodePool(1)
+    own = WorkerPool(1)
     try:
         own.warm()
         with pytest.raises(Exception, match="terminated abruptly"):
@@ -138,7 +138,7 @@ def test_a_dead_worker_fails_its_job_and_the_pool_recovers(tmp_path: Path) -> No
 
 
 def test_preflight_many_keeps_order_and_reports_per_file(
-    pool: TranscodePool, tmp_path: Path
+    pool: WorkerPool, tmp_path: Path
 ) -> None:
     truncated = truncated_jpeg_ls(tmp_path)
     missing = tmp_path / "gone.dcm"

@@ -33,7 +33,7 @@ from tests.transactions.rendered_data import (
 )
 from xdsi import ns
 from xdsi.config import Settings, load_settings
-from xdsi.imaging.pipeline import TranscodePool
+from xdsi.imaging.pipeline import WorkerPool
 from xdsi.imaging.render import RenderParams, render
 from xdsi.model import Status
 from xdsi.store.base import Store
@@ -461,7 +461,7 @@ def test_worker_processes_give_the_same_answer(store: Store, settings: Settings)
     docs *= 4  # 20 jobs: batches of two (rendered.batch_size), errors inside batches
     assert rendered.batch_size(20) == 2
     alone = run(store, settings, *docs)
-    pool = TranscodePool(2)
+    pool = WorkerPool(2)
     try:
         pooled = retrieve_rendered_imaging_document_set(
             RetrieveRenderedRequest(tuple(docs)), store, settings, pool

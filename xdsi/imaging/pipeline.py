@@ -13,8 +13,10 @@ locks held by other threads into the child.
 
 Pieces:
 
-* :class:`TranscodePool` — the executor: started on first use (or by :meth:`TranscodePool.warm`),
+* :class:`WorkerPool` — the executor: started on first use (or by :meth:`WorkerPool.warm`),
   shared by every request of the process (:func:`shared_pool`), replaced when a worker died.
+  The Retrieve Rendered transaction renders multi-document requests in the same workers
+  (:mod:`xdsi.transactions.rendered`).
   ``workers = 0`` runs every job in the calling thread instead.
 * :func:`preflight_many` — :func:`~xdsi.imaging.transcode.preflight` of many stored files, in
   batches spread over the workers, results in input order.
@@ -174,8 +176,9 @@ class _InlineExecutor(Executor):
         return future
 
 
-class TranscodePool:
-    """The transcoding executor of one process: ``workers`` spawned processes, or inline."""
+class WorkerPool:
+    """The executor for the CPU work of one process (transcoding, rendering): ``workers``
+    spawned processes, or inline."""
 
     def __init__(self, workers: int) -> None:
         if workers < 0:
@@ -203,7 +206,7 @@ class TranscodePool:
         try:
             return executor.submit(fn, *args)
         except BrokenProcessPool:
-            log.warning("a transcoding worker died; starting a new pool")
+            log.warning("a worker process died; starting a new pool")
             with self._lock:
                 if self._executor is executor:
                     self._executor = None
@@ -224,17 +227,17 @@ class TranscodePool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-_POOLS: dict[int, TranscodePool] = {}
+_POOLS: dict[int, WorkerPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def shared_pool(workers: int) -> TranscodePool:
+def shared_pool(workers: int) -> WorkerPool:
     """The process-wide pool with ``workers`` workers (a resource shared by all requests, like a
     connection pool; not configuration: the worker count comes from the caller's Settings)."""
     with _POOLS_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
-            pool = _POOLS[workers] = TranscodePool(workers)
+            pool = _POOLS[workers] = WorkerPool(workers)
         return pool
 
 
@@ -261,7 +264,7 @@ def _failure(exc: BaseException) -> XdsiError:
 
 
 def preflight_many(
-    pool: TranscodePool, paths: Sequence[Path], requested: Sequence[str]
+    pool: WorkerPool, paths: Sequence[Path], requested: Sequence[str]
 ) -> list[Plan | XdsiError]:
     """:func:`~xdsi.imaging.transcode.preflight` of each path, in batches over the workers.
 
@@ -322,7 +325,7 @@ class TranscodeStream:
 
     def __init__(
         self,
-        pool: TranscodePool,
+        pool: WorkerPool,
         jobs: Sequence[tuple[Path, str]],
         window: int,
         *,
@@ -406,8 +409,8 @@ class TranscodeStream:
 __all__ = [
     "SPOOL_IN_MEMORY_BYTES",
     "Produced",
-    "TranscodePool",
     "TranscodeStream",
+    "WorkerPool",
     "preflight_job",
     "preflight_many",
     "shared_pool",

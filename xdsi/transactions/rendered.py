@@ -136,7 +136,7 @@ T = TypeVar("T")
 
 class Workers(Protocol):
     """Where the documents of a multi-document request are rendered
-    (:class:`xdsi.imaging.pipeline.TranscodePool`, or any executor)."""
+    (:class:`xdsi.imaging.pipeline.WorkerPool`, or any executor)."""
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]: ...
 
