@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from xdsi.config import load_settings
+from xdsi.errors import StoreError
 from xdsi.store import open_source
 from xdsi.store.gateway import GatewayStore
 from xdsi.store.gateway.cache import InstanceCache
@@ -106,3 +107,26 @@ def test_open_source_picks_the_backend(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="gateway mode"):
         gateway.put(tmp_path)
     gateway.close()
+
+
+def test_a_cached_file_changed_behind_the_cache_is_never_sent_short(
+    tmp_path: Path, three: list[Path]
+) -> None:
+    cache = InstanceCache(tmp_path / "c", 10 << 20, pin_seconds=60)
+    record = cache.put(io.BytesIO(three[0].read_bytes())).record
+    data = record.path.read_bytes()
+    chunks = cache.iter_bytes(record, chunk_size=1024)
+    assert next(chunks) == data[:1024]
+    record.path.write_bytes(data[:2000])  # cut while a response is reading it
+    with pytest.raises(StoreError, match="shrank while read"):
+        list(chunks)
+    with pytest.raises(StoreError, match="the index says"):
+        next(cache.iter_bytes(record, chunk_size=1024))
+    record.path.write_bytes(data)
+    chunks = cache.iter_bytes(record, chunk_size=len(data))
+    assert next(chunks) == data
+    with record.path.open("ab") as fh:
+        fh.write(b"\0\0")  # grown after its last chunk was read
+    with pytest.raises(StoreError, match="grew while read"):
+        list(chunks)
+    cache.close()

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from xdsi.errors import StoreError
+
 FILES_DIR: Final = "files"
 TMP_DIR: Final = "tmp"
 QUARANTINE_DIR: Final = "quarantine"
@@ -266,6 +268,28 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except FileNotFoundError:
         return False
+
+
+def exact_chunks(fh: BinaryIO, size: int, name: str, chunk_size: int) -> Iterator[bytes]:
+    """The ``size`` bytes of the open file ``fh`` in chunks of at most ``chunk_size``.
+
+    :class:`StoreError` (naming the file as ``name``) before the first chunk if the file is not
+    ``size`` bytes long, so that a damaged file is reported before any byte of it goes out, and
+    while reading if it shrinks or grows meanwhile, so that a document is never sent short or
+    with bytes of another version: a response's Content-Length is the indexed size.
+    """
+    actual = os.fstat(fh.fileno()).st_size
+    if actual != size:
+        raise StoreError(f"{name} has {actual} bytes, the index says {size}")
+    remaining = size
+    while remaining:
+        chunk = fh.read(min(chunk_size, remaining))
+        if not chunk:
+            raise StoreError(f"{name} shrank while read")
+        remaining -= len(chunk)
+        yield chunk
+    if fh.read(1):
+        raise StoreError(f"{name} grew while read")
 
 
 def sha256_of(path: Path) -> tuple[int, str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,28 +268,13 @@ class SqlFileStore:
             yield fh
 
     def iter_bytes(self, record: InstanceRecord, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Yield the stored file; :class:`StoreError` if it is missing or not ``record.size`` long.
-
-        The size is checked before the first chunk, so a damaged file is reported before any
-        byte goes out, and again while reading, so a file cut meanwhile never yields short.
+        """Yield the stored file; :class:`StoreError` if it is missing or not ``record.size`` long
+        (:func:`~xdsi.store.files.exact_chunks`: before the first chunk and while reading).
         Raw reads, without Python's buffer: each chunk is one read(2) into its own bytes object.
         """
         with self.open(record, buffered=False) as fh:
-            actual = os.fstat(fh.fileno()).st_size
-            if actual != record.size:
-                raise StoreError(
-                    f"stored file of {record.sop_instance_uid} has {actual} bytes, "
-                    f"the index says {record.size}"
-                )
-            remaining = record.size
-            while remaining:
-                chunk = fh.read(min(chunk_size, remaining))
-                if not chunk:
-                    raise StoreError(f"stored file of {record.sop_instance_uid} shrank while read")
-                remaining -= len(chunk)
-                yield chunk
-            if fh.read(1):
-                raise StoreError(f"stored file of {record.sop_instance_uid} grew while read")
+            name = f"stored file of {record.sop_instance_uid}"
+            yield from files.exact_chunks(fh, record.size, name, chunk_size)
 
     # --- writes ---------------------------------------------------------------------------------
 

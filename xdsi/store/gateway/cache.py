@@ -37,6 +37,7 @@ from typing import BinaryIO, Final
 from pydicom import dcmread
 
 from xdsi.errors import StoreError
+from xdsi.store import files
 from xdsi.store.base import InstanceRecord, PutResult, PutStatus
 from xdsi.store.gateway.cacheindex import RECORD_COLUMNS, CacheIndex, Op, Row, file_name
 from xdsi.store.header import part10_bytes, read_header
@@ -131,12 +132,11 @@ class InstanceCache:
     def iter_bytes(self, record: InstanceRecord, chunk_size: int) -> Iterator[bytes]:
         """Chunks of a cached file; releases one pin of the instance when done.
 
-        :class:`StoreError` before the first chunk if the file is not ``record.size`` long."""
+        :class:`StoreError` if the file is not ``record.size`` long, before the first chunk or
+        while reading (:func:`~xdsi.store.files.exact_chunks`)."""
         with self.open(record) as fh:
-            if os.fstat(fh.fileno()).st_size != record.size:
-                raise StoreError(f"cached file of {record.sop_instance_uid} changed size")
-            while chunk := fh.read(chunk_size):
-                yield chunk
+            name = f"cached file of {record.sop_instance_uid}"
+            yield from files.exact_chunks(fh, record.size, name, chunk_size)
 
     @property
     def total_bytes(self) -> int:
