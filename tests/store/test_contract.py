@@ -433,6 +433,37 @@ def test_kill_between_link_and_commit_is_rolled_back_at_open(
     assert store.put(sample_files[0]).status is PutStatus.STORED
 
 
+def test_a_lost_intent_rename_is_recovered_from_the_file_itself(
+    make_store: StoreFactory, sample_files: list[Path], database_url: str, tmp_path: Path
+) -> None:
+    """The rename to the intent name is not fsynced (step 2); a crash can lose it while the
+    final link, whose directory is fsynced, survives: ``tmp/`` then holds the ``.part`` name."""
+    data_dir = tmp_path / "data"
+    make_store().close()
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_BEFORE_COMMIT, str(data_dir), database_url,
+         str(sample_files[0])],
+        cwd=REPO, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -9, proc.stderr.decode()
+    (intent,) = tree(data_dir / "tmp")
+    intent.rename(intent.with_name(intent.name.split("~", 1)[0] + ".part"))
+    store = make_store()
+    assert any("rolled back" in line for line in store.recovered), store.recovered
+    assert_store_empty(store)
+
+
+def test_a_lost_intent_rename_after_the_commit_keeps_the_file(store: SqlFileStore,
+    make_store: StoreFactory, sample_files: list[Path]) -> None:  # fmt: skip
+    """The row was committed, then the crash lost both the intent rename and its unlink."""
+    record = store.put(sample_files[0]).record
+    os.link(record.path, store.tmp_dir / "leftover.part")
+    reopened = make_store()
+    assert tree(reopened.tmp_dir) == set()
+    assert reopened.get(record.sop_instance_uid) == record
+    assert record.path.read_bytes() == sample_files[0].read_bytes()
+
+
 def test_open_leaves_live_writes_alone(store: SqlFileStore, make_store: StoreFactory) -> None:
     from xdsi.store import files
 

@@ -25,6 +25,9 @@ file's data and link are durable.
 A process killed at any point leaves at most a ``tmp/`` entry that nobody holds a lock on.
 :func:`stale_temp_files` finds those; the store rolls each back when it opens (the final link is
 removed unless the index refers to it), so a kill never leaves an orphan in ``files/``.  The
+step-2 rename is not fsynced (a directory sync per put); a crash of the machine can keep the
+step-3 link and lose that rename, and the store then finds the final name again from the
+``.part`` file's own header and hash (``xdsi.store.sqlfile._lost_intent``).  The
 hash suffix of the final name makes replacement safe: the new copy gets a new name, the row is
 switched, then the old file is unlinked.
 """

@@ -552,15 +552,18 @@ class SqlFileStore:
         """Roll back writes whose process died (stale ``tmp/`` entries); describe each action.
 
         An intent whose final link exists but is not in the index is undone by unlinking the final
-        name (the write never committed); everything else in ``tmp/`` is simply removed.
+        name (the write never committed); everything else in ``tmp/`` is simply removed.  A
+        ``.part`` that is linked elsewhere lost its rename to the intent name in the crash
+        (:func:`_lost_intent`) and is treated as that intent.
         """
         actions: list[str] = []
         for stale in files.stale_temp_files(self.tmp_dir):
-            if stale.intended is not None:
-                final = self.files_dir / stale.intended
+            intended = stale.intended or _lost_intent(stale.path)
+            if intended is not None:
+                final = self.files_dir / intended
                 uid = final.name.split(".")[:-2]
                 if files.same_file(stale.path, final) and not self._indexed_at(
-                    ".".join(uid), stale.intended
+                    ".".join(uid), intended
                 ):
                     final.unlink()
                     actions.append(f"rolled back interrupted write: removed unindexed {final}")
@@ -585,6 +588,32 @@ class SqlFileStore:
 
     def __repr__(self) -> str:
         return f"SqlFileStore({str(self.data_dir)!r}, {self._engine.url!r})"
+
+
+def _lost_intent(path: Path) -> str | None:
+    """The final path of a stale ``.part`` file that has a second link, else None.
+
+    The rename to the intent name (step 2 of :mod:`xdsi.store.files`) is not fsynced, to spare
+    every put a directory sync; the final link made after it is, with its directory.  A crash
+    can therefore keep the link and lose the rename, leaving the file under its ``.part`` name
+    with no record of where it went.  That place is derived again here exactly as
+    :meth:`SqlFileStore.stage` derived it: header UIDs and SHA-256 of the content (which, for a
+    raw data set, was already rewritten as Part 10 before the rename).
+    """
+    from xdsi.store.header import read_header  # pydicom only when there is such a file
+
+    try:
+        if path.stat().st_nlink < 2:
+            return None
+        size, sha256 = files.sha256_of(path)
+        header, raw = read_header(path, size)
+    except (OSError, XdsiError):
+        return None
+    if raw is not None:
+        return None  # not what a put links: those are Part 10
+    return files.relative_path(
+        header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid, sha256
+    )
 
 
 _INSERT: Final = insert(Base.metadata.tables[Instance.__tablename__])
