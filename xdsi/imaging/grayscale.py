@@ -31,6 +31,17 @@ from pydicom.pixels.processing import (
 
 from xdsi import errors, ns
 from xdsi.imaging import presentation
+from xdsi.imaging.words import (
+    WordFormat,
+    WordTables,
+    all_words,
+    as_words,
+    native_frame,
+    native_words,
+    stored_value,
+    transfer_syntax,
+    word_format,
+)
 
 Gray = npt.NDArray[np.float64]
 Pixels8 = npt.NDArray[np.uint8]
@@ -84,11 +95,20 @@ def grayscale_frame(
     values and the window used (None for a VOI LUT Sequence).
 
     Every step from the stored value to the display value is a function of the stored value
-    alone, so for integer frames whose value range is small beside their pixel count (the
-    common case: a 512x512 CT spans a few thousand values) the steps run once on each value of
-    the range and the frame is mapped through the resulting 8-bit table (:func:`value_range`);
-    the output is the same as running them on every pixel, at a tenth of the time.
+    alone, so integer frames are mapped through 8-bit tables instead of running the steps on
+    every pixel (same output, a fraction of the time):
+
+    * without a presentation state, and when the dataset's own attributes decide the window
+      (explicit or the dataset's first; no Modality or VOI LUT Sequence, no functional groups),
+      through a table of every possible stored word, kept for the frames and images that share
+      those attributes (:func:`_table_frame`, :mod:`xdsi.imaging.words`);
+    * otherwise, when the frame's value range is small beside its pixel count (a 512x512 CT
+      spans a few thousand values), through a table over that range (:func:`value_range`).
     """
+    if gsps is None:
+        done = _table_frame(ds, index, explicit)
+        if done is not None:
+            return done
     arr, photometric = decode_frame(ds, index)
     span = value_range(arr)
     if span is None:
@@ -96,6 +116,71 @@ def grayscale_frame(
     low, values = span
     table, window = display_values(values, ds, index, photometric, explicit, gsps, minmax)
     return look_up(table, arr, low), window
+
+
+Table = tuple[Pixels8, "Window | None"]
+"""Display value of every stored word, and the window used."""
+_TABLES: WordTables[Table] = WordTables(32)
+_TABLE_KEY_TAGS: Final = (
+    0x00281050,  # Window Center
+    0x00281051,  # Window Width
+    0x00281052,  # Rescale Intercept
+    0x00281053,  # Rescale Slope
+    0x00281056,  # VOI LUT Function
+)
+"""Every attribute :func:`display_values` reads from a dataset without the tags below."""
+_NO_TABLE_TAGS: Final = (
+    0x00283000,  # Modality LUT Sequence
+    0x00283010,  # VOI LUT Sequence
+    0x52009229,  # Shared Functional Groups Sequence
+    0x52009230,  # Per-frame Functional Groups Sequence
+)
+_GRAYSCALE: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
+
+
+class _NeedsPixels(Exception):
+    """The window would come from the frame's own values: no table for the dataset alone."""
+
+
+def _table_frame(
+    ds: Dataset, index: int, explicit: tuple[float, float] | None
+) -> tuple[Pixels8, Window | None] | None:
+    """Frame ``index`` through the word table of its dataset, or None where none applies."""
+    form = word_format(ds)
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if form is None or photometric not in _GRAYSCALE or any(t in ds for t in _NO_TABLE_TAGS):
+        return None
+    key = (form, photometric, explicit, *(stored_value(ds, tag) for tag in _TABLE_KEY_TAGS))
+    table = _TABLES.get(key, lambda: _word_table(ds, form, photometric, explicit))
+    if table is None:
+        return None
+    native = native_words(ds, index)
+    if native is not None:
+        words = native[0]
+    else:  # compressed: pydicom decodes (and corrects the unused bits)
+        arr, decoded = decode_frame(ds, index)
+        found = as_words(arr, form) if decoded == photometric else None
+        if found is None:
+            return None
+        words = found
+    values, window = table
+    result: Pixels8 = np.take(values, words)
+    return result, window
+
+
+def _word_table(
+    ds: Dataset, form: WordFormat, photometric: str, explicit: tuple[float, float] | None
+) -> Table | None:
+    """:func:`display_values` of every stored word of ``form``; None when the window would
+    have to come from the pixels (:func:`_minmax_window`)."""
+
+    def needs_pixels() -> Window:
+        raise _NeedsPixels
+
+    try:
+        return display_values(all_words(form), ds, 0, photometric, explicit, None, needs_pixels)
+    except _NeedsPixels:
+        return None
 
 
 LUT_MIN_PIXELS_PER_VALUE: Final = 4
@@ -161,7 +246,8 @@ def decode_frame(ds: Dataset, index: int) -> tuple[npt.NDArray[np.generic], str]
     """One frame as an array and its photometric interpretation after decoding.
 
     YBR_* and RGB come out as RGB (pydicom ``as_rgb``), which the returned name reflects.
-    One-sample native little-endian frames are read in place (:func:`native_frame`).
+    One-sample native little-endian frames are read in place
+    (:func:`xdsi.imaging.words.native_frame`).
     """
     native = native_frame(ds, index)
     if native is not None:
@@ -173,57 +259,6 @@ def decode_frame(ds: Dataset, index: int) -> tuple[npt.NDArray[np.generic], str]
         plugin = ""  # let pydicom choose among what is installed rather than fail
     arr, meta = decoder.as_array(ds, index=index, decoding_plugin=plugin)
     return arr, str(meta.get("photometric_interpretation", ds.PhotometricInterpretation))
-
-
-def transfer_syntax(ds: Dataset) -> str:
-    """The dataset's Transfer Syntax UID (Explicit VR Little Endian without file meta)."""
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    return str(syntax or ns.TS_EXPLICIT_VR_LE)
-
-
-NATIVE_LITTLE_ENDIAN: Final = frozenset(
-    {ns.TS_IMPLICIT_VR_LE, ns.TS_EXPLICIT_VR_LE, ns.TS_DEFLATED_EXPLICIT_VR_LE}
-)
-"""Transfer syntaxes whose Pixel Data, once read by pydicom, is the frames' little-endian words."""
-
-
-def native_frame(ds: Dataset, index: int) -> npt.NDArray[np.generic] | None:
-    """Frame ``index`` of one-sample, 8- or 16-bit native Pixel Data as a read-only view on the
-    dataset's bytes (PS3.5 §8.1.1), unused high bits cleared or sign-extended as pydicom's
-    decoder does; None for anything else, which :func:`decode_frame` leaves to pydicom.
-
-    Our own code, not a library gap in correctness but in speed: pydicom's
-    ``Decoder.as_array`` validates its options, copies the frame and corrects the unused bits
-    in place on the copy, 0.3 ms of a 512x512 CT's ~2.5 ms rendering (bench_rendered, single
-    image), where this view and the shifts take 0.05 ms.
-    """
-    if transfer_syntax(ds) not in NATIVE_LITTLE_ENDIAN:
-        return None
-    try:
-        samples = int(ds.get("SamplesPerPixel") or 1)
-        allocated = int(ds.BitsAllocated)
-        stored = int(ds.get("BitsStored") or allocated)
-        signed = int(ds.get("PixelRepresentation") or 0) == 1
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        data = ds.get("PixelData")
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if samples != 1 or allocated not in (8, 16) or not 1 <= stored <= allocated:
-        return None
-    itemsize = allocated // 8
-    count = rows * columns
-    if not isinstance(data, bytes) or count <= 0 or (index + 1) * count * itemsize > len(data):
-        return None  # pydicom's decoder gives the precise error
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{itemsize}")
-    arr: npt.NDArray[np.generic] = np.frombuffer(data, dtype, count, index * count * itemsize)
-    arr = arr.reshape(rows, columns)
-    if stored < allocated:
-        shift = dtype.type(allocated - stored)
-        shifted: npt.NDArray[np.generic] = np.left_shift(arr, shift)
-        np.right_shift(shifted, shift, out=shifted)  # an arithmetic shift when signed
-        return shifted
-    return arr
 
 
 def frame_view(ds: Dataset, index: int) -> Dataset:
