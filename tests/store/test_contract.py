@@ -121,6 +121,8 @@ def test_get_many_returns_known_uids_in_one_query(
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
     assert store.get("1.2.3.4.5.6.7.8.9") is None
     assert store.get_many([]) == {}
+    assert store.get_many([uids[1], uids[1]]) == {uids[1]: found[uids[1]]}  # the one-UID query
+    assert store.get_many(["1.2.3.4.5.6.7.8.9"]) == {}
 
 
 def test_series_and_study_listing_order(

