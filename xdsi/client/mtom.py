@@ -9,7 +9,8 @@ delimiter belongs to the delimiter (RFC 2046 §5.1.1), every other byte to the b
 
 We cannot use a library here: zeep (requests-toolbelt ``MultipartDecoder``) buffers the whole
 body and strips CR/LF at the edges of binary parts (zeep issues #1249/#1481, libraries.md §2),
-and :mod:`email`'s parser needs the whole message too.
+and :mod:`email`'s parser needs the whole message too.  MIME headers and Content-Type values are
+read by :mod:`xdsi.client.mimeheaders`.
 
 Sending: zeep cannot send MTOM at all (zeep issue #674); :func:`wrap_mtom` frames an envelope
 the way Axis2 and CXF consumers do (standards.md §2.2, the dcm4chee-arc sample request).
@@ -18,9 +19,6 @@ the way Axis2 and CXF consumers do (standards.md §2.2, the dcm4chee-arc sample 
 from __future__ import annotations
 
 import binascii
-import email.message
-import email.parser
-import email.policy
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +26,13 @@ from typing import Final
 from urllib.parse import unquote
 
 from xdsi import ns
+from xdsi.client.mimeheaders import (
+    TEXT_PLAIN,
+    content_type_param,
+    content_type_params,
+    media_type,
+    parse_header_block,
+)
 from xdsi.errors import MalformedResponse
 
 MAX_HEADER_BYTES: Final = 64 * 1024
@@ -37,30 +42,6 @@ _LWSP: Final = b" \t"
 
 
 # --- Content-Type and Content-ID handling ---------------------------------------------------------
-
-
-def _holder(content_type: str) -> email.message.Message:
-    """A header-only message, to reuse :mod:`email`'s RFC 2045 parameter parsing."""
-    holder = email.message.Message()
-    holder["Content-Type"] = content_type
-    return holder
-
-
-def content_type_param(content_type: str | None, name: str) -> str | None:
-    """The value of parameter ``name`` of a Content-Type header (quotes removed), if any."""
-    if not content_type:
-        return None
-    value = _holder(content_type).get_param(name)
-    if value is None or isinstance(value, tuple):  # RFC 2231 tuples: no SOAP stack writes them
-        return None
-    return str(value).strip() or None
-
-
-def media_type(content_type: str | None) -> str:
-    """The lower-case ``type/subtype`` of a Content-Type header (``""`` if absent)."""
-    if not content_type:
-        return ""
-    return _holder(content_type).get_content_type()
 
 
 def normalize_content_id(value: str) -> str:
@@ -75,7 +56,8 @@ def normalize_content_id(value: str) -> str:
         text = text[4:]
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]
-    return unquote(text.strip())
+    text = text.strip()
+    return unquote(text) if "%" in text else text
 
 
 def multipart_root(content_type: str) -> tuple[str, str | None]:
@@ -84,12 +66,14 @@ def multipart_root(content_type: str) -> tuple[str, str | None]:
     Raises
     ------
     MalformedResponse
-        Without a ``boundary`` parameter.
+        Without a ``boundary`` parameter, or with a malformed parameter list
+        (:func:`~xdsi.client.mimeheaders.content_type_params`).
     """
-    boundary = content_type_param(content_type, "boundary")
-    if boundary is None:
+    params = content_type_params(content_type)
+    boundary = params.get("boundary", "").strip()
+    if not boundary:
         raise MalformedResponse("multipart/related response without a boundary parameter")
-    start = content_type_param(content_type, "start")
+    start = params.get("start", "").strip()
     return boundary, normalize_content_id(start) if start else None
 
 
@@ -233,14 +217,12 @@ class MultipartReader:
             end = self._find(self._eol * 2, MAX_HEADER_BYTES, "part headers")
             raw = self._take(end + len(self._eol))
         del self._buf[: len(self._eol)]
-        message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-        cid = message.get("Content-ID")
+        fields = parse_header_block(raw)
+        cid = fields.get("content-id")
         return PartHeaders(
-            content_id=normalize_content_id(str(cid)) if cid else None,
-            content_type=str(message.get("Content-Type", "text/plain")),
-            transfer_encoding=str(message.get("Content-Transfer-Encoding", "binary"))
-            .strip()
-            .lower(),
+            content_id=normalize_content_id(cid) if cid else None,
+            content_type=fields.get("content-type") or TEXT_PLAIN,
+            transfer_encoding=(fields.get("content-transfer-encoding") or "binary").lower(),
         )
 
     def _body(self) -> Iterator[bytes]:
