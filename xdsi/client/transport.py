@@ -10,6 +10,7 @@ import requests
 import urllib3
 
 from xdsi import ns
+from xdsi.client.environ import send_settings
 from xdsi.client.mtom import media_type, wrap_mtom
 from xdsi.errors import TransportFailure
 
@@ -45,13 +46,12 @@ def post_envelope(
         # SOAP 1.2 carries the action as a media-type parameter (RFC 3902), as zeep sends it.
         body, content_type = envelope, f'{ns.MEDIA_SOAP12}; charset=utf-8; action="{action}"'
     try:
-        response = session.post(
-            endpoint,
-            data=body,
-            headers={"Content-Type": content_type},
-            stream=True,
-            timeout=timeout,
+        # Session.post, but with the environment settings from a cache (xdsi.client.environ).
+        prepared = session.prepare_request(
+            requests.Request("POST", endpoint, data=body, headers={"Content-Type": content_type})
         )
+        settings = send_settings(session, prepared.url or endpoint)
+        response = session.send(prepared, timeout=timeout, allow_redirects=True, **settings)
     except requests.RequestException as exc:
         raise TransportFailure(f"cannot reach {endpoint}: {exc}") from exc
     received = response.headers.get("Content-Type")
