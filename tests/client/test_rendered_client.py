@@ -30,7 +30,13 @@ from tests.transactions.rendered_data import (
 from xdsi import ns
 from xdsi.cli import build_parser
 from xdsi.cli import retrieve as retrieve_command
-from xdsi.client.rendered import RenderedParameters, request_element, retrieve_rendered
+from xdsi.client.receive import read_response
+from xdsi.client.rendered import (
+    RenderedParameters,
+    _RenderedReader,
+    request_element,
+    retrieve_rendered,
+)
 from xdsi.config import load_settings
 from xdsi.errors import InvalidRequest, RemoteFault
 from xdsi.model import DocumentRequest, Status
@@ -221,3 +227,27 @@ def test_cli_option_combinations(
             "--instance", sop, "--repository-id", REPO_ID, "--out", str(tmp_path)]  # fmt: skip
     code, _, err = run_cli([*base, *flags], capsys)
     assert code == 1 and message in err
+
+
+def test_response_reader_skips_comments_and_takes_either_namespace(tmp_path: Path) -> None:
+    """A crafted response: comments among the entry's children and inside Region (they made
+    the reader fail with a ValueError before), the 2011 and 2009 WADO-WS namespaces."""
+    old = next(n for n in ns.WADO_WS_NAMESPACES if n != ns.WADO_WS)
+    body = f"""<?xml version="1.0" encoding="UTF-8"?>
+<s:Envelope xmlns:s="{ns.SOAP12_ENV}" xmlns:wado="{ns.WADO_WS}" xmlns:old="{old}"
+    xmlns:xdsb="{ns.XDS_B}"><s:Body><wado:RetrieveRenderedImagingDocumentSetResponse>
+<wado:RegistryResponse status="{ns.STATUS_SUCCESS}"/>
+<wado:RenderedDocumentResponse><!-- a comment -->
+  <xdsb:RepositoryUniqueId>{REPO_ID}</xdsb:RepositoryUniqueId>
+  <wado:SourceDocumentUniqueId> 1.2.3.4 </wado:SourceDocumentUniqueId>
+  <old:Rows>64</old:Rows><wado:Region><wado:XMin>0</wado:XMin><!-- c --><wado:YMin>0.1</wado:YMin>
+  <wado:YMax>1</wado:YMax><wado:XMax>0.5</wado:XMax></wado:Region><Columns>9</Columns>
+  <xdsb:mimeType>image/png</xdsb:mimeType><xdsb:Document>aGk=</xdsb:Document>
+</wado:RenderedDocumentResponse></wado:RetrieveRenderedImagingDocumentSetResponse>
+</s:Body></s:Envelope>""".encode()
+    reader = _RenderedReader()
+    result = read_response(ns.MEDIA_SOAP12, [body], tmp_path, read=reader)
+    (saved,) = result.documents
+    assert (saved.document_unique_id, saved.path.name) == ("1.2.3.4", "1.2.3.4.png")
+    assert saved.path.read_bytes() == b"hi"
+    assert reader.used == [{"Rows": "64", "Region": "0,0.1,0.5,1"}]

@@ -32,6 +32,7 @@ _RESPONSE = _q(ns.XDS_B, "RetrieveDocumentSetResponse")
 _REGISTRY_RESPONSE = _q(ns.RS, "RegistryResponse")
 _REGISTRY_ERROR = _q(ns.RS, "RegistryError")
 _DOCUMENT_RESPONSE = _q(ns.XDS_B, "DocumentResponse")
+_DOCUMENT = _q(ns.XDS_B, "Document")
 _XOP_INCLUDE = _q(ns.XOP, "Include")
 
 
@@ -97,7 +98,7 @@ def body_child(root: etree._Element) -> etree._Element:
     if root.tag not in _ENVELOPES:
         raise MalformedResponse(f"the response is not a SOAP envelope (root element {root.tag})")
     env_ns = etree.QName(root).namespace or ns.SOAP12_ENV
-    body = root.find(_q(env_ns, "Body"))
+    body = next(root.iterchildren(_q(env_ns, "Body")), None)
     child = None if body is None else next(body.iterchildren(tag=etree.Element), None)
     if child is None:
         raise MalformedResponse("the SOAP response has an empty Body")
@@ -183,21 +184,24 @@ def read_entry(element: etree._Element, document_id: str | None = None) -> Docum
     """One document response: identifiers, media type and the Document (XOP or inline).
 
     ``document_id`` replaces ``ihe:DocumentUniqueId`` for responses that name the document
-    otherwise (the rendered response's ``wado:SourceDocumentUniqueId``).
+    otherwise (the rendered response's ``wado:SourceDocumentUniqueId``).  Of a repeated child
+    the first counts.
     """
+    children: dict[str, etree._Element] = {}
+    for child in element.iterchildren(tag=etree.Element):  # one pass, not a find() per name
+        children.setdefault(child.tag, child)
 
     def child_text(name: str) -> str | None:
-        found = element.find(_q(ns.XDS_B, name))
-        return None if found is None else _text(found) or None
+        return _text(children.get(_q(ns.XDS_B, name))) or None
 
     document_uid = document_id if document_id is not None else child_text("DocumentUniqueId")
     repository_uid = child_text("RepositoryUniqueId")
     if not document_uid or not repository_uid:
         raise MalformedResponse("a DocumentResponse lacks DocumentUniqueId or RepositoryUniqueId")
-    document = element.find(_q(ns.XDS_B, "Document"))
+    document = children.get(_DOCUMENT)
     if document is None:
         raise MalformedResponse(f"DocumentResponse {document_uid} has no Document")
-    include = document.find(_XOP_INCLUDE)
+    include = next(document.iterchildren(_XOP_INCLUDE), None)
     content_id: str | None = None
     inline: bytes | None = None
     if include is not None:
@@ -223,8 +227,8 @@ def read_entry(element: etree._Element, document_id: str | None = None) -> Docum
 def response_action(root: etree._Element) -> str | None:
     """The trimmed ``wsa:Action`` of a response envelope, if any."""
     env_ns = etree.QName(root).namespace or ns.SOAP12_ENV
-    header = root.find(_q(env_ns, "Header"))
-    action = None if header is None else header.find(_q(ns.WSA, "Action"))
+    header = next(root.iterchildren(_q(env_ns, "Header")), None)
+    action = None if header is None else next(header.iterchildren(_q(ns.WSA, "Action")), None)
     return None if action is None else _text(action) or None
 
 

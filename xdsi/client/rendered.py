@@ -198,39 +198,44 @@ class _RenderedReader:
             raise MalformedResponse("the response has no RegistryResponse")
         status, errors = read_registry_response(registry)
         entries: list[DocumentEntry] = []
-        for item in child:
-            if isinstance(item.tag, str) and etree.QName(item).localname in (
+        for item in child.iterchildren(tag=etree.Element):
+            if _split(item.tag)[1] in (
                 "RenderedDocumentResponse", "RenderedDocumentSetResponse", "DocumentResponse"
             ):  # fmt: skip  # names of dcm4che/prose, E.1, E.3 (standards.md §3.9 #3)
-                entries.append(read_entry(item, document_id=_source_id(item)))
-                self.used.append(_used(item))
+                source_id, used = _source_and_used(item)
+                entries.append(read_entry(item, document_id=source_id))
+                self.used.append(used)
         return ResponseEnvelope(status, errors, tuple(entries), response_action(root))
 
 
-def _source_id(item: etree._Element) -> str:
-    for child in item:
-        if isinstance(child.tag, str) and etree.QName(child).localname in (
-            "SourceDocumentUniqueId", "DocumentUniqueId"
-        ):  # fmt: skip
-            return (child.text or "").strip()
-    return ""
+def _split(tag: str) -> tuple[str | None, str]:
+    """(namespace or None, local name) of an lxml tag, without building an ``etree.QName``."""
+    if tag[:1] == "{":
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return None, tag
 
 
-def _used(item: etree._Element) -> dict[str, str]:
+def _source_and_used(item: etree._Element) -> tuple[str, dict[str, str]]:
+    """The source document's id (``SourceDocumentUniqueId``, or ``DocumentUniqueId``, any
+    namespace: the first found) and the values used (WADO-WS namespace) of one entry."""
+    source: str | None = None
     used: dict[str, str] = {}
-    for child in item:
-        if (
-            not isinstance(child.tag, str)
-            or etree.QName(child).namespace not in ns.WADO_WS_NAMESPACES
-        ):
+    for child in item.iterchildren(tag=etree.Element):
+        namespace, name = _split(child.tag)
+        if source is None and name in ("SourceDocumentUniqueId", "DocumentUniqueId"):
+            source = (child.text or "").strip()
+        if namespace not in ns.WADO_WS_NAMESPACES:
             continue
-        name = etree.QName(child).localname
         if name == "Region" and len(child):
-            corners = {etree.QName(c).localname.lower(): (c.text or "").strip() for c in child}
+            corners = {
+                _split(c.tag)[1].lower(): (c.text or "").strip()
+                for c in child.iterchildren(tag=etree.Element)
+            }
             used[name] = ",".join(corners.get(c.lower(), "") for c in CORNERS)
         elif name in VALUE_ELEMENTS:
             used[name] = (child.text or "").strip()
-    return used
+    return source or "", used
 
 
 def retrieve_rendered(
