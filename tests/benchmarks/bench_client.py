@@ -1,0 +1,123 @@
+"""Client overhead benchmark (not collected): ``python -m tests.benchmarks.bench_client``.
+
+What the requester itself adds to a one-document exchange (``xdsi.client``; issue 5's latency
+goal counts it): one 512x512 CT (``studygen``) rendered to a ~30 KB JPEG by ``xdsi serve`` in its
+own process on loopback, one kept ``requests.Session``, the variants interleaved, medians of
+``--runs``:
+
+1. over HTTP: the same POST with bare ``requests`` (body read into memory) — the floor of any
+   requests-based client — against ``retrieve_rendered`` into a new directory each time
+   (envelope, streamed MTOM reading, file written and renamed);
+2. without the network: building the request envelope; reading a recorded response
+   (``read_response``: MIME framing and headers, root part, file) into a new directory; and
+   requests' environment lookup for one request (``Session.merge_environment_settings``, run by
+   every ``Session.request``) against :func:`xdsi.client.environ.send_settings`.
+
+Figures vary by ±30 % on the loaded 2-core project machine; they are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+import requests
+
+from tests.benchmarks.harness import import_into, xdsi_server
+from tests.benchmarks.studygen import generate_ct_study
+from tests.transactions.rendered_data import REPO_ID
+from xdsi import ns
+from xdsi.client.environ import send_settings
+from xdsi.client.receive import read_response
+from xdsi.client.rendered import (
+    RenderedParameters,
+    _RenderedReader,
+    envelope,
+    request_element,
+    retrieve_rendered,
+)
+from xdsi.model import DocumentRequest, Status
+
+
+def medians_us(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median microseconds of each action, run interleaved ``runs`` times after a warm-up."""
+    for action in actions.values():
+        action()
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(runs):
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e6 for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
+        root = Path(tmp)
+        (path,) = generate_ct_study(root / "study", 1, series=1)
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        docs = [DocumentRequest(
+            str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), REPO_ID
+        )]  # fmt: skip
+        jpeg = RenderedParameters()
+        import_into(root / "served", root / "study")
+        dirs = (root / "out" / str(n) for n in itertools.count())
+        with xdsi_server(root / "served") as server, requests.Session() as session:
+            body = envelope(request_element(docs, jpeg), server.url)
+            headers = {"Content-Type": f'{ns.MEDIA_SOAP12}; action="{ns.ACTION_RENDERED}"'}
+            recorded = session.post(server.url, data=body, headers=headers)
+            content_type, response = recorded.headers["Content-Type"], recorded.content
+
+            def bare() -> None:
+                session.post(server.url, data=body, headers=headers).content  # noqa: B018
+
+            def client() -> None:
+                result = retrieve_rendered(server.url, docs, jpeg, next(dirs), session=session)
+                assert result.result.status is Status.SUCCESS
+
+            http = medians_us({"bare": bare, "client": client}, args.runs)
+
+        def build() -> None:
+            envelope(request_element(docs, jpeg), server.url)
+
+        def read() -> None:
+            out = next(dirs)
+            out.mkdir(parents=True)
+            read_response(content_type, [response], out, read=_RenderedReader())
+
+        offline = medians_us(
+            {
+                "build": build,
+                "read": read,
+                "requests_env": lambda: session.merge_environment_settings(
+                    server.url, {}, True, None, None
+                ),
+                "cached_env": lambda: send_settings(session, server.url),
+            },
+            args.runs * 5,
+        )
+
+    extra = http["client"] - http["bare"]
+    print(f"one 512x512 CT -> image/jpeg ({len(response)} bytes MTOM), median of {args.runs}:")
+    print(f"  bare requests POST, body in memory   {http['bare'] / 1000:7.2f} ms")
+    print(f"  xdsi retrieve_rendered, new dir      {http['client'] / 1000:7.2f} ms"
+          f"  (+{extra / 1000:.2f} ms)")  # fmt: skip
+    print(f"client work without the network, median of {args.runs * 5}:")
+    print(f"  request envelope built               {offline['build']:7.0f} us")
+    print(f"  response read into a new dir         {offline['read']:7.0f} us")
+    print(f"  requests' environment lookup         {offline['requests_env']:7.0f} us"
+          f"  (xdsi.client.environ cache: {offline['cached_env']:.0f} us)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
