@@ -7,7 +7,8 @@ own process on loopback, one kept ``requests.Session``, the variants interleaved
 
 1. over HTTP: the same POST with bare ``requests`` (body read into memory) — the floor of any
    requests-based client — against ``retrieve_rendered`` into a new directory each time
-   (envelope, streamed MTOM reading, file written and renamed);
+   (envelope, streamed MTOM reading, file written and renamed), on the disk and, where
+   ``/dev/shm`` is a tmpfs, there (the filesystem's share varies most on a busy machine);
 2. without the network: building the request envelope; reading a recorded response
    (``read_response``: MIME framing and headers, root part, file) into a new directory; and
    requests' environment lookup for one request (``Session.merge_environment_settings``, run by
@@ -68,8 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
-        root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-client-")))
+        memory = None
+        if SHM.is_dir():
+            memory = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=SHM)))
         (path,) = generate_ct_study(root / "study", 1, series=1)
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         docs = [DocumentRequest(
@@ -77,7 +81,8 @@ def main() -> None:
         )]  # fmt: skip
         jpeg = RenderedParameters()
         import_into(root / "served", root / "study")
-        dirs = (root / "out" / str(n) for n in itertools.count())
+        disk = (root / "out" / str(n) for n in itertools.count())
+        shm = None if memory is None else (memory / str(n) for n in itertools.count())
         with xdsi_server(root / "served") as server, requests.Session() as session:
             body = envelope(request_element(docs, jpeg), server.url)
             headers = {"Content-Type": f'{ns.MEDIA_SOAP12}; action="{ns.ACTION_RENDERED}"'}
@@ -87,11 +92,17 @@ def main() -> None:
             def bare() -> None:
                 session.post(server.url, data=body, headers=headers).content  # noqa: B018
 
-            def client() -> None:
-                result = retrieve_rendered(server.url, docs, jpeg, next(dirs), session=session)
-                assert result.result.status is Status.SUCCESS
+            def client(dirs: Iterator[Path]) -> Callable[[], None]:
+                def action() -> None:
+                    result = retrieve_rendered(server.url, docs, jpeg, next(dirs), session=session)
+                    assert result.result.status is Status.SUCCESS
 
-            http = medians_us({"bare": bare, "client": client}, args.runs)
+                return action
+
+            over_http = {"bare": bare, "client": client(disk)}
+            if shm is not None:
+                over_http["client_shm"] = client(shm)
+            http = medians_us(over_http, args.runs)
 
         def build() -> None:
             envelope(request_element(docs, jpeg), server.url)
@@ -104,29 +115,29 @@ def main() -> None:
 
             return action
 
-        with contextlib.ExitStack() as stack:
-            actions = {"build": build, "read": read(dirs)}
-            if SHM.is_dir():
-                memory = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=SHM)))
-                actions["read_shm"] = read(memory / str(n) for n in itertools.count())
-            actions["requests_env"] = lambda: session.merge_environment_settings(
-                server.url, {}, True, None, None
-            )
-            actions["cached_env"] = lambda: send_settings(session, server.url)
-            offline = medians_us(actions, args.runs * 5)
+        offline = {"build": build, "read": read(disk)}
+        if shm is not None:
+            offline["read_shm"] = read(shm)
+        offline["requests_env"] = lambda: session.merge_environment_settings(
+            server.url, {}, True, None, None
+        )
+        offline["cached_env"] = lambda: send_settings(session, server.url)
+        alone = medians_us(offline, args.runs * 5)
 
-    extra = http["client"] - http["bare"]
     print(f"one 512x512 CT -> image/jpeg ({len(response)} bytes MTOM), median of {args.runs}:")
     print(f"  bare requests POST, body in memory   {http['bare'] / 1000:7.2f} ms")
-    print(f"  xdsi retrieve_rendered, new dir      {http['client'] / 1000:7.2f} ms"
-          f"  (+{extra / 1000:.2f} ms)")  # fmt: skip
+    for key, label in (("client", "new dir"), ("client_shm", "new dir on tmpfs")):
+        if key in http:
+            extra = (http[key] - http["bare"]) / 1000
+            print(f"  xdsi retrieve_rendered, {label:17s}{http[key] / 1000:7.2f} ms"
+                  f"  ({extra:+.2f} ms)")  # fmt: skip
     print(f"client work without the network, median of {args.runs * 5}:")
-    print(f"  request envelope built               {offline['build']:7.0f} us")
-    print(f"  response read into a new dir         {offline['read']:7.0f} us")
-    if "read_shm" in offline:
-        print(f"  the same, directories on tmpfs       {offline['read_shm']:7.0f} us")
-    print(f"  requests' environment lookup         {offline['requests_env']:7.0f} us"
-          f"  (xdsi.client.environ cache: {offline['cached_env']:.0f} us)")  # fmt: skip
+    print(f"  request envelope built               {alone['build']:7.0f} us")
+    print(f"  response read into a new dir         {alone['read']:7.0f} us")
+    if "read_shm" in alone:
+        print(f"  the same, directories on tmpfs       {alone['read_shm']:7.0f} us")
+    print(f"  requests' environment lookup         {alone['requests_env']:7.0f} us"
+          f"  (xdsi.client.environ cache: {alone['cached_env']:.0f} us)")  # fmt: skip
 
 
 if __name__ == "__main__":
