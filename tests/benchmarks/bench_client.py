@@ -12,9 +12,11 @@ own process on loopback, one kept ``requests.Session``, the variants interleaved
 2. without the network: building the request envelope; reading a recorded response
    (``read_response``: MIME framing and headers, root part, file) into a new directory; and
    requests' environment lookup for one request (``Session.merge_environment_settings``, run by
-   every ``Session.request``) against :func:`xdsi.client.environ.send_settings`.  The response
-   reading is timed twice: into directories on the disk (as ``retrieve_rendered`` writes) and,
-   where ``/dev/shm`` is a tmpfs, there — the client's CPU without the filesystem's work.
+   every ``Session.request``) against :func:`xdsi.client.environ.send_settings`; and a RAD-69
+   response of 400 small parts (``tests.client.messages``), where the per-part work counts.  The
+   one-document reading is timed twice: into directories on the disk (as ``retrieve_rendered``
+   writes) and, where ``/dev/shm`` is a tmpfs, there — the client's CPU without the
+   filesystem's work (the 400 parts are read there too).
 
 Figures vary by ±30 % on the loaded 2-core project machine; they are printed, never asserted.
 """
@@ -35,6 +37,9 @@ import requests
 
 from tests.benchmarks.harness import import_into, xdsi_server
 from tests.benchmarks.studygen import generate_ct_study
+from tests.client.messages import Doc, multipart
+from tests.client.messages import content_type as many_type
+from tests.client.messages import envelope as many_envelope
 from tests.transactions.rendered_data import REPO_ID
 from xdsi import ns
 from xdsi.client.environ import send_settings
@@ -48,6 +53,8 @@ from xdsi.client.rendered import (
 )
 from xdsi.model import DocumentRequest, Status
 
+PARTS = 400
+"""Parts of the many-document RAD-69 response read without the network."""
 SHM = Path("/dev/shm")
 """A tmpfs, where the response reading is timed once more without the disk filesystem."""
 
@@ -118,11 +125,24 @@ def main() -> None:
         offline = {"build": build, "read": read(disk)}
         if shm is not None:
             offline["read_shm"] = read(shm)
+        many = [
+            Doc(f"1.2.3.{i + 1}", b"\r\nxy" * 300, f"{i}.1.2.3@{ns.XDS_CID_DOMAIN}")
+            for i in range(PARTS)
+        ]
+        many_body = multipart(many_envelope(many), many)
+        many_chunks = [many_body[i : i + 65536] for i in range(0, len(many_body), 65536)]
+
+        def read_many() -> None:
+            out = next(shm or disk)
+            out.mkdir(parents=True)
+            read_response(many_type(), many_chunks, out)
+
         offline["requests_env"] = lambda: session.merge_environment_settings(
             server.url, {}, True, None, None
         )
         offline["cached_env"] = lambda: send_settings(session, server.url)
         alone = medians_us(offline, args.runs * 5)
+        alone |= medians_us({"many": read_many}, max(5, args.runs // 20))
 
     print(f"one 512x512 CT -> image/jpeg ({len(response)} bytes MTOM), median of {args.runs}:")
     print(f"  bare requests POST, body in memory   {http['bare'] / 1000:7.2f} ms")
@@ -138,6 +158,9 @@ def main() -> None:
         print(f"  the same, directories on tmpfs       {alone['read_shm']:7.0f} us")
     print(f"  requests' environment lookup         {alone['requests_env']:7.0f} us"
           f"  (xdsi.client.environ cache: {alone['cached_env']:.0f} us)")  # fmt: skip
+    where = "tmpfs" if "read_shm" in alone else "disk"
+    print(f"  RAD-69 response of {PARTS} 1.2 kB parts   {alone['many'] / 1000:7.1f} ms"
+          f"  (read, {where})")  # fmt: skip
 
 
 if __name__ == "__main__":
