@@ -61,21 +61,16 @@ deferred values) goes through pydicom's own conversion.
 from __future__ import annotations
 
 import base64
-import codecs
 import enum
 import logging
-import re
-import struct
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from io import BytesIO
 from typing import Any, Final, cast
 
-import numpy as np
 import pydicom
 from lxml import etree
-from pydicom.charset import convert_encodings
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.filereader import read_sequence
@@ -84,6 +79,20 @@ from pydicom.valuerep import PersonName
 
 from xdsi import ns
 from xdsi.errors import ProcessingFailure
+from xdsi.imaging.nativexml_text import (
+    DEFAULT_ENCODINGS,
+    TEXT_SPECIAL,
+    Encodings,
+    binary_value_elements,
+    charset_terms,
+    codecs_of,
+    escape_attr,
+    escape_text,
+    format_fl,
+    person_name_elements,
+    swap_to_little,
+    value_elements,
+)
 
 __all__ = [
     "BULK_VRS",
@@ -142,10 +151,6 @@ _OMITTABLE: Final = BULK_VRS - {"UN"}
 """Bulk VRs whose raw value need not be read in OMIT mode (UN may turn out to be text)."""
 _PIXEL_DATA: Final = 0x7FE00010
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
-_INTEGER_VRS: Final = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
-_INTEGER_SIZES: Final = {"H": 2, "h": 2, "I": 4, "i": 4, "Q": 8, "q": 8}
-_BULK_ITEM_SIZE: Final = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
-"""Word size for byte-swapping bulk values of big-endian data sets to little endian."""
 _AMBIGUOUS_FALLBACK: Final = {
     "US or SS": "US",
     "US or OW": "US",
@@ -155,21 +160,10 @@ _AMBIGUOUS_FALLBACK: Final = {
 """VR used when pydicom could not resolve an ambiguous dictionary VR (PS3.5 Annex A.1 OW rule)."""
 _VALID_VRS: Final = _TEXT_VRS | BULK_VRS | set(_BINARY_FORMATS) | {"SQ"}
 
-_STATELESS_CODECS: Final = frozenset(
-    {f"iso8859-{n}" for n in range(1, 17)} | {"ascii", "utf-8", "tis-620", "koi8-r", "cp1252"}
-)
-"""Codecs (canonical ``codecs.lookup`` names) for which decoding a whole Value Field and then
-splitting on ``\\`` is safe: single-byte, or UTF-8 (whose multi-byte sequences never contain
-0x5C).  Everything else (ISO 2022 code extensions, GB18030, GBK, Shift-JIS) goes through pydicom
-(PS3.5 §6.1.2.5.3, §6.2.1)."""
-
 _KEYWORDS: dict[int, str | None] = {}
 """tag → PS3.6 keyword (``None`` when unknown), filled on first use: dictionary look-ups of repeater
 groups are slow and a study repeats the same hundred tags."""
 
-_Encodings = tuple[str, ...]
-_ENCODINGS_CACHE: dict[tuple[str, ...], tuple[_Encodings, bool]] = {}
-_DEFAULT_ENCODINGS: Final[tuple[_Encodings, bool]] = (("iso8859",), True)
 
 
 def to_native_xml(
@@ -238,47 +232,12 @@ def to_native_xml_bytes(
 # The tree is written as text and parsed once by libxml2 instead of being built with
 # ``etree.SubElement``: measured on 693_UNCR.dcm, creating lxml elements one Python call at a time
 # costs ~7 µs per attribute, text plus one parse ~2 µs, and the ≥ 2,000 instances/s target of the
-# metadata transaction needs the latter.  Escaping is therefore done here (XML 1.0 §2.4, §3.3.3).
+# metadata transaction needs the latter.  Escaping is therefore done by this package
+# (:mod:`xdsi.imaging.nativexml_text`; XML 1.0 §2.4, §3.3.3).
 
 _DECLARATION: Final = b"<?xml version='1.0' encoding='UTF-8'?>\n"
 _ROOT_OPEN: Final = f'<NativeDicomModel xmlns="{ns.NATIVE_DICOM}" xml:space="preserve">'
 _ROOT_CLOSE: Final = "</NativeDicomModel>"
-_PN_GROUPS: Final = ("Alphabetic", "Ideographic", "Phonetic")
-_PN_COMPONENTS: Final = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
-
-_TEXT_SPECIAL: Final = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-"""Characters that need escaping (``&<>``; CR, which parsers would turn into LF, XML 1.0 §2.11)
-or replacing (outside XML 1.0 ``Char``, §2.2) in character data."""
-_ATTR_SPECIAL: Final = re.compile('[&<>"\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
-"""As :data:`_TEXT_SPECIAL` plus ``"`` and the white space that attribute-value normalisation
-would turn into spaces (XML 1.0 §3.3.3)."""
-_XML_INVALID: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-"""Characters outside the XML 1.0 ``Char`` production (XML 1.0 §2.2); written as U+FFFD because
-XML 1.0 cannot carry them even as character references."""
-_ESCAPES: Final = str.maketrans(
-    {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        '"': "&quot;",
-        "\t": "&#9;",
-        "\n": "&#10;",
-        "\r": "&#13;",
-    }
-)
-_TEXT_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-
-
-def _escape_text(text: str) -> str:
-    if _TEXT_SPECIAL.search(text) is None:
-        return text
-    return _XML_INVALID.sub("\ufffd", text).translate(_TEXT_ESCAPES)
-
-
-def _escape_attr(text: str) -> str:
-    if _ATTR_SPECIAL.search(text) is None:
-        return text
-    return _XML_INVALID.sub("\ufffd", text).translate(_ESCAPES)
 
 
 _PARSER = threading.local()
@@ -320,98 +279,6 @@ def _keyword(tag: int) -> str | None:
         return keyword
 
 
-def _encodings(terms: Sequence[str]) -> tuple[_Encodings, bool]:
-    """Python codecs for Specific Character Set ``terms`` and whether they are stateless.
-
-    Unknown terms fall back to ISO 8859-1 with a logged warning, never an exception (pydicom's
-    ``convert_encodings`` rule; it raises only under ``reading_validation_mode == RAISE``).
-    """
-    key = tuple(terms)
-    cached = _ENCODINGS_CACHE.get(key)
-    if cached is not None:
-        return cached
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            names = tuple(convert_encodings(list(key)))
-        except LookupError:
-            names = ("iso8859",)
-            log.warning("unknown Specific Character Set %r: decoding as ISO 8859-1", key)
-    for warning in caught:
-        log.warning("Specific Character Set %r: %s", key, warning.message)
-    result = (names, len(names) == 1 and _canonical(names[0]) in _STATELESS_CODECS)
-    _ENCODINGS_CACHE[key] = result
-    return result
-
-
-def _canonical(codec: str) -> str:
-    try:
-        return codecs.lookup(codec).name
-    except LookupError:
-        return codec
-
-
-def _charset_terms(elem: DataElement | RawDataElement) -> list[str]:
-    value = elem.value
-    if isinstance(value, bytes):
-        text = value.decode("ascii", "replace")
-        return [t.strip(" \0") for t in text.split("\\")]
-    if isinstance(value, str):
-        return [value.strip()]
-    if value is None:
-        return []
-    return [str(v).strip() for v in value]
-
-
-def _format_fl(value: float) -> str:
-    # Shortest text that reads back to the same float32 (numpy's Dragon4), e.g. "179.0358".
-    return str(np.float32(value))
-
-
-def _swap_to_little(data: bytes, vr: str) -> bytes:
-    size = _BULK_ITEM_SIZE.get(vr)
-    if not size or len(data) % size:
-        return data
-    return np.frombuffer(data, dtype=f">u{size}").astype(f"<u{size}").tobytes()
-
-
-def _values(texts: Sequence[str]) -> str:
-    """``Value`` elements for ``texts``; none for a single empty value (VM 0, PS3.5 §6.4)."""
-    if len(texts) == 1 and not texts[0]:
-        return ""
-    return "".join(
-        f'<Value number="{number}">{_escape_text(text)}</Value>'
-        if text
-        else f'<Value number="{number}"/>'
-        for number, text in enumerate(texts, start=1)
-    )
-
-
-def _person_names(names: Sequence[str]) -> str:
-    """One ``PersonName`` per value; groups split on ``=``, components on ``^`` (PS3.5 §6.2.1).
-
-    A single value without any non-empty component (``""``, ``"^^^^"``) is written as an empty
-    attribute, as dcm2xml does: it carries no name.  In multi-valued PN an empty ``PersonName``
-    keeps the position.
-    """
-    parts = []
-    for number, name in enumerate(names, start=1):
-        parts.append(f'<PersonName number="{number}">')
-        for group_name, group in zip(_PN_GROUPS, name.split("="), strict=False):
-            components = [c.strip() for c in group.split("^")]
-            if not any(components):
-                continue
-            parts.append(f"<{group_name}>")
-            for component_name, component in zip(_PN_COMPONENTS, components, strict=False):
-                if component:
-                    parts.append(f"<{component_name}>{_escape_text(component)}</{component_name}>")
-            parts.append(f"</{group_name}>")
-        parts.append("</PersonName>")
-    if len(parts) == 2:
-        return ""
-    return "".join(parts)
-
-
 _TEXT: Final = 0
 _BINARY: Final = 1
 _FAST_KIND: Final[dict[str, int]] = {vr: _TEXT for vr in _TEXT_STRIP_BOTH} | {
@@ -431,7 +298,7 @@ def _opening(tag: int, vr: str) -> str:
     return text
 
 
-_Frame = Iterator[tuple[pydicom.Dataset, tuple[_Encodings, bool], tuple[int, ...]]]
+_Frame = Iterator[tuple[pydicom.Dataset, tuple[Encodings, bool], tuple[int, ...]]]
 
 
 class _Writer:
@@ -448,7 +315,7 @@ class _Writer:
         # Each data set is a generator that writes its attributes and yields when it meets a
         # sequence item; the item's generator goes on an explicit stack.  Nesting depth is thus
         # bounded by memory, not by Python's recursion limit.
-        stack: list[_Frame] = [self._dataset(ds, _DEFAULT_ENCODINGS, ())]
+        stack: list[_Frame] = [self._dataset(ds, DEFAULT_ENCODINGS, ())]
         while stack:
             child = next(stack[-1], None)
             if child is None:
@@ -457,7 +324,7 @@ class _Writer:
                 stack.append(self._dataset(*child))
 
     def _dataset(
-        self, ds: pydicom.Dataset, encodings: tuple[_Encodings, bool], path: tuple[int, ...]
+        self, ds: pydicom.Dataset, encodings: tuple[Encodings, bool], path: tuple[int, ...]
     ) -> _Frame:
         out = self.out
         # ``_dict`` is pydicom's tag → element map.  Reading it directly keeps raw elements raw
@@ -467,9 +334,9 @@ class _Writer:
         elements = cast("Mapping[int, DataElement | RawDataElement]", ds._dict)
         charset = elements.get(0x00080005)
         if charset is not None:
-            terms = _charset_terms(charset)
+            terms = charset_terms(charset)
             if any(terms):
-                encodings = _encodings(terms)
+                encodings = codecs_of(terms)
         names, stateless = encodings
         creators: dict[int, str | None] = {}
         codec = names[0]
@@ -496,18 +363,18 @@ class _Writer:
                     if kind == _TEXT:
                         text = value.decode(codec, "replace")
                         if "\\" in text:
-                            body = _values([v.strip(" \0") for v in text.split("\\")])
+                            body = value_elements([v.strip(" \0") for v in text.split("\\")])
                         else:
                             text = text.strip(" \0")
                             if not text:  # padding only: VM 0, like a zero-length value
                                 out.append(opening + "/>")
                                 continue
-                            if _TEXT_SPECIAL.search(text) is None:
+                            if TEXT_SPECIAL.search(text) is None:
                                 body = f'<Value number="1">{text}</Value>'
                             else:
-                                body = f'<Value number="1">{_escape_text(text)}</Value>'
+                                body = f'<Value number="1">{escape_text(text)}</Value>'
                     else:
-                        body = _binary_values(value, vr, _BINARY_FORMATS[vr], elem[6], tag)
+                        body = binary_value_elements(value, vr, _BINARY_FORMATS[vr], elem[6], tag)
                     out.append(f"{opening}>{body}</DicomAttribute>")
                     continue
             head = f'<DicomAttribute tag="{tag:08X}" vr="'
@@ -520,7 +387,7 @@ class _Writer:
                     creator = creators[creator_tag]
                     if creator is not None:
                         head = f'<DicomAttribute tag="{tag & 0xFFFF00FF:08X}" vr="'
-                        tail = f'" privateCreator="{_escape_attr(creator)}"'
+                        tail = f'" privateCreator="{escape_attr(creator)}"'
             else:
                 keyword = _keyword(tag)
                 if keyword:
@@ -581,15 +448,16 @@ class _Writer:
             return self._bulk(data, vr, elem.is_little_endian, path)
         fmt = _BINARY_FORMATS.get(vr)
         if fmt is not None:
-            return _binary_values(data, vr, fmt, elem.is_little_endian, elem.tag)
+            return binary_value_elements(data, vr, fmt, elem.is_little_endian, elem.tag)
         text = data.decode(codec, "replace")
         if vr in _TEXT_STRIP_BOTH:
-            return _values([v.strip(" \0") for v in text.split("\\")])
+            return value_elements([v.strip(" \0") for v in text.split("\\")])
         if vr == "PN":
-            return _person_names(text.rstrip(" \0").split("\\"))
+            return person_name_elements(text.rstrip(" \0").split("\\"))
         if vr in _TEXT_SINGLE:
-            return _values([text.rstrip(" \0")])
-        return _values([v.rstrip(" \0") for v in text.split("\\")])  # UC: leading spaces count
+            return value_elements([text.rstrip(" \0")])
+        # UC: leading spaces count
+        return value_elements([v.rstrip(" \0") for v in text.split("\\")])
 
     # --- converted elements -----------------------------------------------------------------
 
@@ -603,7 +471,7 @@ class _Writer:
             data = bytes(value)
             if vr not in BULK_VRS:
                 # A text VR still holding bytes (pydicom could not decode it): write it as text.
-                return _values([data.decode("latin-1").rstrip(" \0")])
+                return value_elements([data.decode("latin-1").rstrip(" \0")])
             little = ds.original_encoding[1] is not False
             return self._bulk(data, vr, little, path)
         if vr in BULK_VRS:
@@ -611,11 +479,11 @@ class _Writer:
             vr = "US"
         values = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
         if vr == "PN":
-            return _person_names([str(v) if v is not None else "" for v in values])
+            return person_name_elements([str(v) if v is not None else "" for v in values])
         if vr == "AT":
             texts = [f"{int(v):08X}" if v is not None else "" for v in values]
         elif vr == "FL":
-            texts = [_format_fl(v) if v is not None else "" for v in values]
+            texts = [format_fl(v) if v is not None else "" for v in values]
         elif vr == "FD":
             texts = [repr(float(v)) if v is not None else "" for v in values]
         elif vr in _TEXT_STRIP_BOTH:
@@ -624,7 +492,7 @@ class _Writer:
             texts = [str(v).rstrip(" \0") if v is not None else "" for v in values]
         else:
             texts = [str(v) if v is not None else "" for v in values]
-        return _values(texts)
+        return value_elements(texts)
 
     # --- bulk data and private creators ------------------------------------------------------
 
@@ -633,9 +501,9 @@ class _Writer:
             return ""
         if self.bulk is BulkDataMode.URI:
             assert self.bulk_uri is not None  # checked in _serialise
-            return f'<BulkData uri="{_escape_attr(self.bulk_uri(path))}"/>'
+            return f'<BulkData uri="{escape_attr(self.bulk_uri(path))}"/>'
         if not little:
-            data = _swap_to_little(data, vr)
+            data = swap_to_little(data, vr)
         return f"<InlineBinary>{base64.b64encode(data).decode('ascii')}</InlineBinary>"
 
     @staticmethod
@@ -682,7 +550,7 @@ def bulk_uri_under(base: str) -> BulkUri:
     return uri
 
 
-def _raw_sequence(raw: RawDataElement, names: _Encodings) -> list[pydicom.Dataset] | None:
+def _raw_sequence(raw: RawDataElement, names: Encodings) -> list[pydicom.Dataset] | None:
     """The items of a raw, defined-length sequence, or ``None`` to let pydicom convert it.
 
     ``pydicom.filereader.read_sequence`` parses the items without storing them back into the
@@ -724,30 +592,3 @@ def _convert(ds: pydicom.Dataset, tag: int, raw: RawDataElement) -> DataElement 
         return RawDataElement(
             raw.tag, "UN", len(value), value, raw.value_tell, False, raw.is_little_endian
         )
-
-
-def _binary_values(data: bytes, vr: str, fmt: str, little: bool, tag: int) -> str:
-    if vr in _INTEGER_VRS and len(data) == _INTEGER_SIZES[fmt]:
-        # One integer (Rows, Columns, BitsAllocated...): the most common binary value.
-        number = int.from_bytes(data, "little" if little else "big", signed=fmt.islower())
-        return f'<Value number="1">{number}</Value>'
-    size = struct.calcsize(fmt)
-    count, rest = divmod(len(data), size)
-    if rest:
-        log.warning(
-            "(%04X,%04X) %s: value length %d is not a multiple of %d; %d trailing bytes ignored",
-            tag >> 16,
-            tag & 0xFFFF,
-            vr,
-            len(data),
-            size,
-            rest,
-        )
-    numbers = struct.unpack_from(f"{'<' if little else '>'}{count}{fmt}", data)
-    if vr == "AT":
-        return _values(
-            [f"{g:04X}{e:04X}" for g, e in zip(numbers[::2], numbers[1::2], strict=False)]
-        )
-    if vr == "FL":
-        return _values([_format_fl(v) for v in numbers])
-    return _values([repr(v) for v in numbers])  # repr of a float is its shortest round-trip text
