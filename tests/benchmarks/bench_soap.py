@@ -197,7 +197,9 @@ def single_rounds(targets: list[Target], requests_total: int) -> None:
         # Rotate the order for the 8-client run as well, so neither run always goes first.
         order = targets if clients == 1 else targets[1:] + targets[:1]
         for target in order:
-            loads[target.name] = concurrent(target.single, clients, requests_total // clients)
+            # at least one request per client (--single below the client count)
+            per_client = max(1, requests_total // clients)
+            loads[target.name] = concurrent(target.single, clients, per_client)
         for target in targets:
             load = loads[target.name]
             print(
