@@ -32,8 +32,12 @@ ACCEPTED_UNPROCESSED = frozenset({f"{{{ns.WSSE}}}Security"})
 
 _ROLES_WE_PLAY = frozenset({"", ns.SOAP12_ROLE_NEXT, ns.SOAP12_ROLE_ULTIMATE_RECEIVER})
 _TRUE = frozenset({"1", "true"})
-_SINGLE = ("Action", "To", "MessageID", "ReplyTo", "FaultTo", "From")
-"""WS-Addressing 1.0 Core §3.2: each of these occurs at most once."""
+_SINGLE = tuple(
+    (name, wsa(name)) for name in ("Action", "To", "MessageID", "ReplyTo", "FaultTo", "From")
+)
+"""WS-Addressing 1.0 Core §3.2: each of these occurs at most once (name, Clark name)."""
+_ACTION, _TO, _MESSAGE_ID, _REPLY_TO = (wsa(n) for n in ("Action", "To", "MessageID", "ReplyTo"))
+_ADDRESS = wsa("Address")
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,16 @@ def read_headers(header: etree._Element | None) -> AddressingHeaders:
     if header is None:
         return AddressingHeaders()
     not_understood: list[etree.QName] = []
+    found: dict[str, list[etree._Element]] = {}  # the addressing blocks, by tag
     for block in header:
         if not isinstance(block.tag, str):
             continue  # comments and processing instructions are not header blocks
+        if block.tag in UNDERSTOOD:
+            found.setdefault(block.tag, []).append(block)
+            continue
         role = (block.get(soap12("role")) or "").strip()
         mandatory = (block.get(MUST_UNDERSTAND) or "").strip().lower() in _TRUE
-        if block.tag in UNDERSTOOD or role not in _ROLES_WE_PLAY or not mandatory:
+        if role not in _ROLES_WE_PLAY or not mandatory:
             continue
         if block.tag in ACCEPTED_UNPROCESSED:
             log.info("accepted mandatory header block %s without processing it", block.tag)
@@ -84,12 +92,18 @@ def read_headers(header: etree._Element | None) -> AddressingHeaders:
         not_understood.append(etree.QName(block.tag))
     if not_understood:
         raise faults.must_understand(not_understood)
-    for name in _SINGLE:
-        if len(header.findall(wsa(name))) > 1:
+    for name, tag in _SINGLE:
+        if len(found.get(tag, ())) > 1:
             raise faults.invalid_addressing_header(
                 etree.QName(ns.WSA, name), f"more than one wsa:{name}", "InvalidCardinality"
             )
-    reply_to = _text(header.find(f"{wsa('ReplyTo')}/{wsa('Address')}"))
+
+    def text(tag: str) -> str | None:
+        blocks = found.get(tag)
+        return _text(blocks[0]) if blocks else None
+
+    reply_to_block = found.get(_REPLY_TO)
+    reply_to = _text(reply_to_block[0].find(_ADDRESS)) if reply_to_block else None
     if reply_to and reply_to != ns.WSA_ANONYMOUS:
         raise faults.invalid_addressing_header(
             etree.QName(ns.WSA, "ReplyTo"),
@@ -97,9 +111,9 @@ def read_headers(header: etree._Element | None) -> AddressingHeaders:
             "OnlyAnonymousAddressSupported",
         )
     return AddressingHeaders(
-        action=_text(header.find(wsa("Action"))),
-        message_id=_text(header.find(wsa("MessageID"))) or None,
-        to=_text(header.find(wsa("To"))),
+        action=text(_ACTION),
+        message_id=text(_MESSAGE_ID) or None,
+        to=text(_TO),
         reply_to=reply_to,
     )
 

@@ -73,12 +73,22 @@ _LISTS: Final = {
 # --- request -------------------------------------------------------------------------------------
 
 
+def _split(element: etree._Element) -> tuple[str, str]:
+    """(namespace, local name) of an element's Clark-notation tag, without an ``etree.QName``
+    per child (a third of the time of reading a one-document request)."""
+    tag = str(element.tag)
+    if tag.startswith("{"):
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return "", tag
+
+
 def _local(element: etree._Element) -> str:
-    return str(etree.QName(element).localname).lower()
+    return _split(element)[1].lower()
 
 
 def _namespace(element: etree._Element) -> str:
-    return etree.QName(element).namespace or ""
+    return _split(element)[0]
 
 
 def _children(element: etree._Element) -> Iterator[etree._Element]:
@@ -126,8 +136,8 @@ def document_from_wire(
     region: str | dict[str, str] | None = None
     unsupported: list[str] = []
     for child in _children(element):
-        name = _local(child)
-        namespace = _namespace(child)
+        namespace, local = _split(child)
+        name = local.lower()
         if name in _IHE_CHILDREN and namespace in (ns.XDS_B, *ns.WADO_WS_NAMESPACES, ""):
             values.setdefault(_IHE_CHILDREN[name], _text(child))
         elif not _is_wado(child):
@@ -143,7 +153,7 @@ def document_from_wire(
             parts = {_local(c): _text(c) for c in _children(child)}
             region = parts if parts else _text(child)
         else:
-            unsupported.append(etree.QName(child).localname)
+            unsupported.append(local)
     return RenderedDocumentRequest(
         study_instance_uid=study_uid,
         series_instance_uid=series_uid,
