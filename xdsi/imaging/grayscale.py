@@ -118,7 +118,7 @@ def grayscale_frame(
     return look_up(table, arr, low), window
 
 
-Table = tuple[Pixels8, "Window | None"]
+Table = tuple[Pixels8, Window | None]
 """Display value of every stored word, and the window used."""
 _TABLES: WordTables[Table] = WordTables(32)
 _TABLE_KEY_TAGS: Final = (
@@ -160,7 +160,7 @@ def _table_frame(
     else:  # compressed: pydicom decodes (and corrects the unused bits)
         arr, decoded = decode_frame(ds, index)
         found = as_words(arr, form) if decoded == photometric else None
-        if found is None:
+        if found is None:  # not integer words of that size: the range path (decodes again)
             return None
         words = found
     values, window = table
