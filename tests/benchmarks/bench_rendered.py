@@ -6,15 +6,15 @@ SQLite store served by waitress on loopback:
 1. One instance to image/jpeg at its own size: median latency of a whole SOAP request to
    ``xdsi serve`` in its own process (``xdsi.client.rendered.retrieve_rendered`` over one kept
    session: envelope, HTTP, rendering, MTOM, file written — each run into a new directory, as a
-   viewer fetching images writes new files: replacing an existing file costs ~1.3 ms more on
-   ext4, which flushes the new data on a rename over an old file),
-   of the transaction alone (also with a window not seen before, so that the display table a
-   series shares is built first: :mod:`xdsi.imaging.words`), and of the bare pipeline — ``pydicom.dcmread`` of the file bytes,
-   ``pixel_array``, Modality LUT, the file's window in numpy, Pillow JPEG q90 — which is the
-   floor any renderer built on these libraries can reach.  The bare pipeline is timed twice:
-   with glibc's default malloc settings, then (like the transaction, and like ``xdsi serve``)
-   with :func:`xdsi.soap.server.tune_malloc`'s, under which its megabyte-sized float arrays
-   are no longer mapped and unmapped for every image: about twice as fast.
+   viewer fetching images writes new files: replacing an existing file costs ~1.3 ms more on ext4,
+   which flushes the new data on a rename over an old file), of the transaction alone (also with a
+   window not seen before, so that the display table a series shares is built first:
+   :mod:`xdsi.imaging.words`), and of the bare pipeline — ``pydicom.dcmread`` of the file bytes,
+   ``pixel_array``, Modality LUT, the file's window in numpy, Pillow JPEG q90 — which is the floor
+   any renderer built on these libraries can reach.  The bare pipeline is timed twice: with
+   glibc's default malloc settings, then (like the transaction, and like ``xdsi serve``) with
+   :func:`xdsi.soap.server.tune_malloc`'s, under which its megabyte-sized float arrays are no
+   longer mapped and unmapped for every image: about twice as fast.
 2. 64x64 JPEG thumbnails of the 400 instances in one request: images per second over SOAP
    (the server renders in ``render_workers`` processes; the first request, in which the workers
    still import the rendering code, is reported apart from the median of ``--passes`` more),

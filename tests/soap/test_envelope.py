@@ -77,6 +77,30 @@ def test_unknown_content_type_action_is_refused_without_wsa_action(app, one: str
     assert subcodes == [_wsa("ActionNotSupported")]
 
 
+@pytest.mark.parametrize("control", ["\x00", "\x01", "\x1f", "\ufffe"])
+def test_header_values_xml_cannot_carry_still_give_a_fault(app, one: str, control: str) -> None:
+    """A fault quoting a header value with characters XML 1.0 cannot carry (another WSGI server
+    than waitress may pass them) is still a well-formed SOAP fault: they are written as U+FFFD
+    (found by fuzzing: lxml refused the reason and the request got a bare 500)."""
+    action = f"urn:bogus:{control}Action"
+    content_type = f'application/soap+xml; action="{action}"'
+    reply = call(app, envelope(one, action=None), content_type=content_type)
+    assert reply.status == 400
+    doc = reply.xml()
+    _, subcodes, reason = fault_parts(doc)
+    assert subcodes == [_wsa("ActionNotSupported")]
+    assert control not in reason  # quoted with repr() there
+    problem = doc.findtext(".//wsa:ProblemAction/wsa:Action", namespaces=NSMAP)
+    assert problem == "urn:bogus:\ufffdAction"
+    start = f"<root{control}@x>"
+    mtom = (f'multipart/related; type="application/xop+xml"; boundary="b"; start="{start}"; '
+            'start-info="application/soap+xml"')  # fmt: skip
+    body = b'--b\r\nContent-ID: <other@x>\r\n\r\n' + envelope(one) + b"\r\n--b--\r\n"
+    reply = call(app, body, content_type=mtom)
+    assert reply.status == 400
+    assert "<root\ufffd@x>" in fault_parts(reply.xml())[2]
+
+
 def test_body_qname_fallback_without_any_action(app, one: str) -> None:
     reply = call(app, envelope(one, action=None), content_type="application/soap+xml")
     assert reply.status == 200

@@ -20,6 +20,8 @@ import numpy as np
 from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement, RawDataElement
 
+from xdsi.xmlchars import XML_INVALID
+
 log = logging.getLogger(__name__)
 
 
@@ -48,9 +50,6 @@ or replacing (outside XML 1.0 ``Char``, §2.2) in character data."""
 _ATTR_SPECIAL: Final = re.compile('[&<>"\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 """As :data:`TEXT_SPECIAL` plus ``"`` and the white space that attribute-value normalisation
 would turn into spaces (XML 1.0 §3.3.3)."""
-_XML_INVALID: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-"""Characters outside the XML 1.0 ``Char`` production (XML 1.0 §2.2); written as U+FFFD because
-XML 1.0 cannot carry them even as character references."""
 _ESCAPES: Final = str.maketrans(
     {
         "&": "&amp;",
@@ -69,14 +68,14 @@ def escape_text(text: str) -> str:
     """``text`` as XML character data (escaped; characters XML 1.0 cannot carry as U+FFFD)."""
     if TEXT_SPECIAL.search(text) is None:
         return text
-    return _XML_INVALID.sub("\ufffd", text).translate(_TEXT_ESCAPES)
+    return XML_INVALID.sub("\ufffd", text).translate(_TEXT_ESCAPES)
 
 
 def escape_attr(text: str) -> str:
     """``text`` as a double-quoted XML attribute value (white space kept as references)."""
     if _ATTR_SPECIAL.search(text) is None:
         return text
-    return _XML_INVALID.sub("\ufffd", text).translate(_ESCAPES)
+    return XML_INVALID.sub("\ufffd", text).translate(_ESCAPES)
 
 
 def codecs_of(terms: Sequence[str]) -> tuple[Encodings, bool]:

@@ -26,6 +26,7 @@ from lxml import etree
 
 from xdsi import ns
 from xdsi.soap.envelope import new_envelope, serialize, soap12, wsa
+from xdsi.xmlchars import xml_chars
 
 
 class FaultCode(enum.Enum):
@@ -65,6 +66,7 @@ class SoapFault(Exception):
         not_understood: Sequence[etree.QName] = (),
         status: int | None = None,
     ) -> None:
+        reason = xml_chars(reason)  # it may quote header values or file content
         super().__init__(reason)
         self._status = status
         self.code = code
@@ -140,7 +142,7 @@ def receiver(reason: str = GENERIC_RECEIVER_REASON) -> SoapFault:
 def action_not_supported(action: str) -> SoapFault:
     """WS-Addressing 1.0 SOAP Binding §6.4.4: unknown ``wsa:Action``."""
     problem = etree.Element(wsa("ProblemAction"), nsmap={"wsa": ns.WSA})
-    etree.SubElement(problem, wsa("Action")).text = action
+    etree.SubElement(problem, wsa("Action")).text = xml_chars(action)
     return SoapFault(
         FaultCode.SENDER,
         f"The [action] cannot be processed at the receiver: {action!r}",

@@ -14,6 +14,7 @@ from lxml import etree
 
 from xdsi import ns
 from xdsi.model import RegistryError, Severity, Status
+from xdsi.xmlchars import xml_chars
 
 REGISTRY_RESPONSE = etree.QName(ns.RS, "RegistryResponse")
 
@@ -43,10 +44,11 @@ def registry_error_list(errors: Sequence[RegistryError]) -> etree._Element:
     for error in errors:
         entry = etree.SubElement(element, etree.QName(ns.RS, "RegistryError"))
         entry.set("errorCode", error.error_code)
-        entry.set("codeContext", error.code_context)
+        # codeContext may quote a stored file's content (a decoder's message), location the request
+        entry.set("codeContext", xml_chars(error.code_context))
         entry.set("severity", error.severity.value)
         if error.location is not None:
-            entry.set("location", error.location)
+            entry.set("location", xml_chars(error.location))
     return element
 
 
