@@ -16,6 +16,7 @@ from tests.soap.support import (
     call,
     documents,
     envelope,
+    fault_parts,
     mtom_wrap,
     parse_multipart,
     request_element,
@@ -227,6 +228,27 @@ def test_broken_multipart_gets_a_sender_fault(app, ct_study: list[Sample], case:
     assert reply.status == 400
     assert reply.content_type.startswith("application/soap+xml")
     assert reply.xml().find(".//env:Fault", NSMAP) is not None
+
+
+def test_non_ascii_part_headers_are_read(app, ct_study: list[Sample]) -> None:
+    """Part headers with bytes outside ASCII (found by fuzzing: the email package hands them
+    over as Header objects, and the request got a Receiver fault): an attachment with such a
+    Content-ID is simply one nothing refers to; a root part found by it is not found (400)."""
+    soap = envelope(request_element([ct_study[0].doc]))
+    ct, body = mtom_wrap(soap, attachments={"extra@x": b"data"})
+    body = body.replace(b"<extra@x>", b"<extr\xe9@x>")
+    reply = call(app, body, content_type=ct)
+    assert reply.status == 200, reply.body[:2000]
+    assert documents(parse_multipart(reply.content_type, reply.body)) == {
+        ct_study[0].doc.sop: ct_study[0].data
+    }
+    start = re.search(r'start="<([^>]*)>"', ct)
+    assert start is not None
+    root_id = start.group(1).encode()
+    renamed = body.replace(b"<" + root_id + b">", b"<\xe9" + root_id + b">")
+    reply = call(app, renamed, content_type=ct)
+    assert reply.status == 400
+    assert "start part" in fault_parts(reply.xml())[2]
 
 
 def test_dicomtrolley_style_request(app, ct_study: list[Sample]) -> None:

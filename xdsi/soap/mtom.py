@@ -130,7 +130,7 @@ def read_request(content_type: str | None, body: bytes) -> InboundMessage:
     parts = [p for p in message.get_payload() if isinstance(p, email.message.Message)]
     if not parts:
         raise faults.sender("the multipart/related request has no parts")
-    by_id = {_strip_angles(p.get("Content-ID", "")): p for p in parts}
+    by_id = {_strip_angles(_header(p, "Content-ID")): p for p in parts}
     start = _param(holder, "start")
     if start is None:
         root = parts[0]  # RFC 2387 §3.2: without start, the root is the first part
@@ -142,7 +142,7 @@ def read_request(content_type: str | None, body: bytes) -> InboundMessage:
     envelope = root.get_payload(decode=True)
     if not isinstance(envelope, bytes):
         raise faults.sender("the root part of the multipart/related request is not readable")
-    action = action_parameter(content_type) or action_parameter(root.get("Content-Type"))
+    action = action_parameter(content_type) or action_parameter(_header(root, "Content-Type"))
     attachments: dict[str, bytes] = {}
     for cid, part in by_id.items():
         if part is root or not cid:
@@ -151,6 +151,14 @@ def read_request(content_type: str | None, body: bytes) -> InboundMessage:
         if isinstance(data, bytes):
             attachments[cid] = data
     return InboundMessage(envelope, mtom=True, action=action, attachments=attachments)
+
+
+def _header(part: email.message.Message, name: str) -> str:
+    """A part header's value as text.  The ``email`` package (compat32) returns an
+    ``email.header.Header`` object, not a str, for a value with non-ASCII bytes; its text has
+    them as U+FFFD (such a Content-ID then matches nothing, as it should)."""
+    value = part.get(name)
+    return "" if value is None else str(value)
 
 
 def _strip_angles(content_id: str) -> str:
