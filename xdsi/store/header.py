@@ -36,7 +36,7 @@ from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from xdsi import ns
-from xdsi.errors import CorruptDicom, InvalidUID, NotDicom
+from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
 from xdsi.uids import require_uid
 
 DEFER_SIZE: Final = 1024
@@ -92,7 +92,8 @@ def read_header(path: Path, size: int) -> tuple[Header, Dataset | None]:
     NotDicom
         Empty, or neither Part 10 nor a raw data set with SOP Class/Instance UIDs.
     CorruptDicom
-        Part 10 (or a raw data set) that does not parse completely.
+        Part 10 (or a raw data set) that does not parse completely, or an element that cannot
+        be converted.
     InvalidUID
         A required UID is missing or malformed (PS3.5 §9.1); checked before any path is built.
     """
@@ -101,9 +102,17 @@ def read_header(path: Path, size: int) -> tuple[Header, Dataset | None]:
     with path.open("rb") as fp:
         head = fp.read(PART10_PREAMBLE + len(PART10_MAGIC))
         fp.seek(0)
-        if head[PART10_PREAMBLE:] == PART10_MAGIC:
-            return _read_part10(fp, size), None
-        return _read_raw(fp, size)
+        try:
+            if head[PART10_PREAMBLE:] == PART10_MAGIC:
+                return _read_part10(fp, size), None
+            return _read_raw(fp, size)
+        except (OSError, StoreError):  # our own verdicts (NotDicom, CorruptDicom, InvalidUID)
+            raise
+        except Exception as exc:
+            # pydicom converts values on first access, so a malformed element (an unknown VR,
+            # a value of the wrong form) surfaces in the checks after the parse, as any of many
+            # exception types (NotImplementedError, ValueError...; found by fuzzing the store).
+            raise CorruptDicom(f"malformed data element: {exc}") from exc
 
 
 def _read_part10(fp: Any, size: int) -> Header:
@@ -150,7 +159,10 @@ def part10_bytes(ds: Dataset, header: Header) -> bytes:
     ds.file_meta = meta
     # enforce_file_format fills in the version and implementation UID of the meta group.
     buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
+    try:
+        ds.save_as(buffer, enforce_file_format=True)
+    except Exception as exc:  # e.g. Command Set elements (0000,eeee), which PS3.10 excludes
+        raise CorruptDicom(f"the data set cannot be written as a Part 10 file: {exc}") from exc
     return buffer.getvalue()
 
 
