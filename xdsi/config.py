@@ -16,7 +16,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from xdsi import ns
 
@@ -201,7 +201,17 @@ def load_settings(
     return settings
 
 
+MAX_TCP_PORT: Final = 65535
+
+
 def _validate(settings: Settings) -> None:
+    # A port beyond 65535 is not refused by the socket layer: getaddrinfo() keeps its low 16
+    # bits, so ``--port 99999`` served on 34463.
+    for name in ("http_port", "dicom_port"):
+        if not 0 <= getattr(settings, name) <= MAX_TCP_PORT:
+            raise ValueError(f"{name} must be 0..{MAX_TCP_PORT} (0: any free port)")
+    if not 0 < settings.pacs_port <= MAX_TCP_PORT:
+        raise ValueError(f"pacs_port must be 1..{MAX_TCP_PORT}")
     if not settings.repository_unique_ids:
         raise ValueError("repository_unique_ids: at least one RepositoryUniqueId is required")
     if not settings.endpoint_path.startswith("/"):

@@ -66,6 +66,14 @@ def test_settings_reject_typos_and_bad_values(tmp_path: Path) -> None:
         load_settings(None, environ={"XDSI_HTTP_PORT": "eighty"})
     with pytest.raises(ValueError, match="one of"):
         load_settings(None, environ={"XDSI_NOT_FOUND_CODE": "Nope"})
+    # getaddrinfo() would keep the low 16 bits: 99999 served on 34463
+    with pytest.raises(ValueError, match=r"http_port must be 0\.\.65535"):
+        load_settings(None, environ={}, http_port=99999)
+    with pytest.raises(ValueError, match=r"dicom_port must be 0\.\.65535"):
+        load_settings(None, environ={"XDSI_DICOM_PORT": "-1"})
+    with pytest.raises(ValueError, match=r"pacs_port must be 1\.\.65535"):
+        load_settings(None, environ={}, pacs_port=0)
+    assert load_settings(None, environ={}, http_port=0, dicom_port=65535).http_port == 0
 
 
 def test_sample_ini_loads() -> None:

@@ -30,7 +30,7 @@ from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
 
 from xdsi import ns
-from xdsi.config import Settings
+from xdsi.config import MAX_TCP_PORT, Settings
 from xdsi.errors import CorruptDicom, InvalidUID, NotDicom, StoreError
 from xdsi.store.base import PutResult, PutStatus
 
@@ -52,7 +52,6 @@ STATUS_DATA_SET_DOES_NOT_MATCH_SOP_CLASS: Final = 0xA900
 STATUS_PROCESSING_FAILURE: Final = 0x0110
 """Processing failure (PS3.7 Annex C, a general failure status also valid for C-STORE)."""
 
-MAX_TCP_PORT: Final = 65535
 SOP_CLASS_UID: Final = 0x00080016
 SOP_INSTANCE_UID: Final = 0x00080018
 
