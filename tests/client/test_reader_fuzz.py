@@ -12,6 +12,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from tests.mutations import delete, duplicate, insert_bytes, mutate, replace_with
 from tests.soap.support import Doc, call, envelope
 from tests.soap.support import request_element as rad69_element
 from xdsi import ns
@@ -63,20 +64,12 @@ def responses(
     store.close()
 
 
-def mutate(data: bytes, rng: random.Random) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        at = rng.randrange(len(out)) if out else 0
-        kind = rng.random()
-        if kind < 0.4:
-            out[at : at + rng.randint(1, 30)] = rng.choice(TOKENS)
-        elif kind < 0.6:
-            del out[at : at + rng.randint(1, 200)]
-        elif kind < 0.8:
-            out.insert(at, rng.randrange(256))
-        else:
-            out[at:at] = bytes(out[at : at + rng.randint(1, 100)])
-    return bytes(out)
+MUTATIONS = [
+    (0.4, replace_with(TOKENS, longest=30)),
+    (0.2, delete(200)),
+    (0.2, insert_bytes()),
+    (0.2, duplicate(100)),
+]
 
 
 def test_mutated_responses_give_a_result_or_a_documented_error(
@@ -87,9 +80,9 @@ def test_mutated_responses_give_a_result_or_a_documented_error(
     for number in range(ITERATIONS):
         content_type, body, rendered = rng.choice(responses)
         if rng.random() < 0.2:
-            content_type = mutate(content_type.encode(), rng).decode("latin-1")
+            content_type = mutate(content_type.encode(), rng, MUTATIONS).decode("latin-1")
         else:
-            body = mutate(body, rng)
+            body = mutate(body, rng, MUTATIONS)
         size = rng.choice([7, 100, 4096, 1 << 20])
         chunks = [body[i : i + size] for i in range(0, len(body), size)]
         out = tmp_path / str(number)

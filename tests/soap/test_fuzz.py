@@ -14,6 +14,14 @@ import random
 import pytest
 from lxml import etree
 
+from tests.mutations import (
+    delete,
+    insert_bytes,
+    mutate,
+    repeat_tag,
+    replace_text,
+    replace_with,
+)
 from tests.soap.conftest import Sample
 from tests.soap.metadata_support import Ask, metadata_request
 from tests.soap.support import call, envelope, fault_parts, mtom_wrap, parse_multipart
@@ -35,28 +43,13 @@ TOKENS = [b"<", b">", b"&", b"\x00", b"\xff", b"]]>", b"-1", b"0", b"1e400", b"N
 ALLOWED_500 = {f"{{{ns.SOAP12_ENV}}}VersionMismatch", f"{{{ns.SOAP12_ENV}}}MustUnderstand"}
 
 
-def mutate(data: bytes, rng: random.Random) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        at = rng.randrange(len(out)) if out else 0
-        kind = rng.random()
-        if kind < 0.3:
-            out[at : at + rng.randint(1, 20)] = rng.choice(TOKENS)
-        elif kind < 0.45:
-            out.insert(at, rng.randrange(256))
-        elif kind < 0.55:
-            del out[at : at + rng.randint(1, 50)]
-        elif kind < 0.85:  # replace a text or value, keeping the markup around it
-            start = out.find(b">", at)
-            end = out.find(b"<", start)
-            if start != -1 and end != -1:
-                out[start + 1 : end] = rng.choice(TOKENS) * rng.randint(1, 3)
-        else:  # repeat a start tag
-            start = out.find(b"<", at)
-            end = out.find(b">", start)
-            if start != -1 and end != -1:
-                out[start:start] = bytes(out[start : end + 1])
-    return bytes(out)
+MUTATIONS = [
+    (0.30, replace_with(TOKENS)),
+    (0.15, insert_bytes()),
+    (0.10, delete(50)),
+    (0.30, replace_text(TOKENS)),
+    (0.15, repeat_tag),
+]
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +87,9 @@ def test_mutated_requests_are_always_answered_in_soap(
         for _ in range(ITERATIONS):
             body, content_type = rng.choice(choices)
             if rng.random() < 0.1:
-                content_type = mutate(content_type.encode(), rng).decode("latin-1")
+                content_type = mutate(content_type.encode(), rng, MUTATIONS).decode("latin-1")
             else:
-                body = mutate(body, rng)
+                body = mutate(body, rng, MUTATIONS)
             reply = call(inline_app, body, content_type=content_type)
             statuses[reply.status] = statuses.get(reply.status, 0) + 1
             assert reply.status in (200, 400, 500), reply.body[:500]

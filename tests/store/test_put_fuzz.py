@@ -9,6 +9,7 @@ import io
 import random
 from pathlib import Path
 
+from tests.mutations import delete, insert_bytes, mutate, set_byte, truncate
 from xdsi.errors import StoreError
 from xdsi.store.integrity import find_damage
 from xdsi.store.sqlfile import SqlFileStore
@@ -16,22 +17,9 @@ from xdsi.store.sqlfile import SqlFileStore
 ITERATIONS = 800
 
 
-def mutate(data: bytes, rng: random.Random) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.randint(1, 6)):
-        # mostly within the first kilobyte, where the elements the store reads are
-        end = min(len(out), 1024) if rng.random() < 0.7 else len(out)
-        at = rng.randrange(end) if end else 0
-        kind = rng.random()
-        if kind < 0.5 and out:
-            out[at] = rng.randrange(256)
-        elif kind < 0.7:
-            del out[at : at + rng.randint(1, 64)]
-        elif kind < 0.85:
-            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-        else:
-            del out[at:]
-    return bytes(out)
+MUTATIONS = [(0.5, set_byte), (0.2, delete(64)), (0.15, insert_bytes(8)), (0.15, truncate)]
+HEADER = (0.7, 1024)
+"""Mostly within the first kilobyte, where the elements the store reads are."""
 
 
 def test_mutated_files_are_stored_or_refused_and_the_store_stays_whole(
@@ -41,7 +29,7 @@ def test_mutated_files_are_stored_or_refused_and_the_store_stays_whole(
     sources = [p.read_bytes() for p in sample_files[:40]]
     outcomes: dict[str, int] = {}
     for _ in range(ITERATIONS):
-        data = mutate(rng.choice(sources), rng)
+        data = mutate(rng.choice(sources), rng, MUTATIONS, (1, 6), HEADER)
         try:
             name = store.put(io.BytesIO(data)).status.name
         except StoreError as exc:
