@@ -172,15 +172,27 @@ def _word_table(
     ds: Dataset, form: WordFormat, photometric: str, explicit: tuple[float, float] | None
 ) -> Table | None:
     """:func:`display_values` of every stored word of ``form``; None when the window would
-    have to come from the pixels (:func:`_minmax_window`)."""
+    have to come from the pixels (:func:`_minmax_window`).
+
+    The LUT steps run once per pixel value, 2**BitsStored of them (4,096 for 12 bits stored,
+    as most CT): words differing only in their unused high bits share a value, and the table
+    over all 2**BitsAllocated words is then one look-up of the words' values.
+    """
 
     def needs_pixels() -> Window:
         raise _NeedsPixels
 
+    values = all_words(form)
+    if form.stored == form.allocated:  # every word is a value of its own, in word order
+        distinct, low = values, None
+    else:
+        low = -(1 << (form.stored - 1)) if form.signed else 0
+        distinct = np.arange(low, low + (1 << form.stored), dtype=values.dtype)
     try:
-        return display_values(all_words(form), ds, 0, photometric, explicit, None, needs_pixels)
+        table, window = display_values(distinct, ds, 0, photometric, explicit, None, needs_pixels)
     except _NeedsPixels:
         return None
+    return (table if low is None else look_up(table, values, low)), window
 
 
 LUT_MIN_PIXELS_PER_VALUE: Final = 4

@@ -14,8 +14,8 @@ Two speed measures of the rendering path (:mod:`xdsi.imaging.grayscale`), both e
   range scan, no LUT arithmetic, no conversion of the dataset's attributes (the key reads their
   stored bytes).  The images of a series share their rescale and window, so after its first
   image a series is rendered from a table: the whole transaction for one 512x512 CT went from
-  2.97-3.06 to 2.46 ms (medians, alternating runs; docs/performance.md).  Building a 16-bit
-  table costs 0.4 ms, once per key.
+  2.97-3.06 to 2.46 ms (medians, alternating runs; docs/performance.md).  Building a table
+  costs 0.2-0.35 ms, once per key (the LUT steps run on the 2**BitsStored pixel values).
 """
 
 from __future__ import annotations
