@@ -14,9 +14,9 @@ pylibjpeg).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,6 @@ from xdsi import errors, ns
 from xdsi.imaging import presentation
 from xdsi.imaging.words import (
     WordFormat,
-    WordTables,
     all_words,
     as_words,
     native_frame,
@@ -42,6 +41,7 @@ from xdsi.imaging.words import (
     transfer_syntax,
     word_format,
 )
+from xdsi.lru import LruMemory
 
 Gray = npt.NDArray[np.float64]
 Pixels8 = npt.NDArray[np.uint8]
@@ -120,7 +120,9 @@ def grayscale_frame(
 
 Table = tuple[Pixels8, Window | None]
 """Display value of every stored word, and the window used."""
-_TABLES: WordTables[Table] = WordTables(32)
+_TABLES: LruMemory[Hashable, Table | Literal[False]] = LruMemory(32)
+"""Word tables by key; ``False``: the window needs the pixels, no table for that key (not
+tried again for every frame)."""
 _TABLE_KEY_TAGS: Final = (
     0x00281050,  # Window Center
     0x00281051,  # Window Width
@@ -151,8 +153,11 @@ def _table_frame(
     if form is None or photometric not in _GRAYSCALE or any(t in ds for t in _NO_TABLE_TAGS):
         return None
     key = (form, photometric, explicit, *(stored_value(ds, tag) for tag in _TABLE_KEY_TAGS))
-    table = _TABLES.get(key, lambda: _word_table(ds, form, photometric, explicit))
-    if table is None:
+    table = _TABLES.get(key)
+    if table is None:  # built outside any lock: two threads may build one table once each
+        table = _word_table(ds, form, photometric, explicit) or False
+        _TABLES.put(key, table)
+    if table is False:
         return None
     native = native_words(ds, index)
     if native is not None:

@@ -8,7 +8,7 @@ Two speed measures of the rendering path (:mod:`xdsi.imaging.grayscale`), both e
   Our own code, not a library gap in correctness but in speed: pydicom's ``Decoder.as_array``
   validates its options, copies the frame and corrects it in place on the copy, 0.19 ms for the
   512x512 CT against 0.09 ms here.
-* :class:`WordTables` keeps, per set of attributes that decide them, tables of 2**BitsAllocated
+* :func:`stored_value` keys, in :mod:`xdsi.imaging.grayscale`, tables of 2**BitsAllocated
   entries giving the display value of every possible stored word (Modality LUT, VOI window,
   polarity; PS3.4 N.2.1).  A frame is then one ``np.take`` of its words: no bit correction, no
   range scan, no LUT arithmetic, no conversion of the dataset's attributes (the key reads their
@@ -20,11 +20,9 @@ Two speed measures of the rendering path (:mod:`xdsi.imaging.grayscale`), both e
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -133,48 +131,6 @@ def as_words(values: npt.NDArray[np.generic], form: WordFormat) -> Words | None:
     return words
 
 
-# --- tables --------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-class WordTables(Generic[T]):
-    """A small thread-safe LRU of tables (any value) by key; a failed build is remembered as
-    None, so that it is not tried again for every frame."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._tables: OrderedDict[Hashable, T | None] = OrderedDict()
-
-    def get(self, key: Hashable, build: Callable[[], T | None]) -> T | None:
-        with self._lock:
-            if key in self._tables:
-                self._tables.move_to_end(key)
-                return self._tables[key]
-        table = build()  # outside the lock: two threads may build the same table once each
-        with self._lock:
-            self._tables[key] = table
-            while len(self._tables) > self._size:
-                self._tables.popitem(last=False)
-        return table
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tables.clear()
-
-    def __len__(self) -> int:
-        """Keys held, failed builds included."""
-        with self._lock:
-            return len(self._tables)
-
-    @property
-    def built(self) -> int:
-        """Tables held, failed builds not counted."""
-        with self._lock:
-            return sum(table is not None for table in self._tables.values())
-
-
 def stored_value(ds: Dataset, tag: int) -> Hashable:
     """A hashable token of an attribute's value for a table key: its stored bytes while pydicom
     has not converted it (no conversion cost), else the text of its value; None if absent."""
@@ -189,7 +145,6 @@ def stored_value(ds: Dataset, tag: int) -> Hashable:
 __all__ = [
     "NATIVE_LITTLE_ENDIAN",
     "WordFormat",
-    "WordTables",
     "Words",
     "all_words",
     "as_words",

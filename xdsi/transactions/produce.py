@@ -24,16 +24,15 @@ others.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from xdsi import ns
 from xdsi.config import Settings
 from xdsi.errors import ProcessingFailure, XdsiError
 from xdsi.imaging.pipeline import TranscodeStream, preflight_many, shared_pool
+from xdsi.lru import LruMemory
 from xdsi.model import Payload
 from xdsi.store.base import InstanceRecord, Store
 from xdsi.transactions.resolve import arrived
@@ -46,8 +45,6 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1 << 20
 REMEMBERED_FAILURES = 4096
 REMEMBERED_PLANS = 16384
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -72,32 +69,9 @@ class Product:
     transfer_syntax_uid: str
 
 
-class _Memory(Generic[K, V]):
-    """A small thread-safe LRU mapping (process-wide memories of this module)."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-
-_LATE_FAILURES: _Memory[tuple[str, str], str] = _Memory(REMEMBERED_FAILURES)
+_LATE_FAILURES: LruMemory[tuple[str, str], str] = LruMemory(REMEMBERED_FAILURES)
 """(file SHA-256, target syntax) → why transcoding failed after an envelope had been sent."""
-_PLANS: _Memory[tuple[str, tuple[str, ...]], Plan] = _Memory(REMEMBERED_PLANS)
+_PLANS: LruMemory[tuple[str, tuple[str, ...]], Plan] = LruMemory(REMEMBERED_PLANS)
 """(file SHA-256, requested syntaxes) → the preflight's plan: a repeated request (a consumer
 fetching a study again, another consumer with the same list) skips the preflight.  Stored
 files never change under their hash, so a plan never goes stale."""
