@@ -159,15 +159,12 @@ def _table_frame(
         _TABLES.put(key, table)
     if table is False:
         return None
-    native = native_words(ds, index)
-    if native is not None:
-        words = native[0]
-    else:  # compressed: pydicom decodes (and corrects the unused bits)
+    words = native_words(ds, index, form)
+    if words is None:  # compressed: pydicom decodes (and corrects the unused bits)
         arr, decoded = decode_frame(ds, index)
-        found = as_words(arr, form) if decoded == photometric else None
-        if found is None:  # not integer words of that size: the range path (decodes again)
+        words = as_words(arr, form) if decoded == photometric else None
+        if words is None:  # not integer words of that size: the range path (decodes again)
             return None
-        words = found
     values, window = table
     result: Pixels8 = np.take(values, words)
     return result, window

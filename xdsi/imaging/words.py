@@ -74,15 +74,12 @@ def word_format(ds: Dataset) -> WordFormat | None:
     return WordFormat(allocated, stored, signed)
 
 
-def native_words(ds: Dataset, index: int) -> tuple[Words, WordFormat] | None:
-    """Frame ``index`` of native little-endian Pixel Data as a read-only view of its stored
-    words (unsigned, unused bits as stored) and their format; None when the frame is not
-    native, not one-sample 8/16-bit, or the Pixel Data is too short (pydicom's decoder then
-    gives the precise error)."""
+def native_words(ds: Dataset, index: int, form: WordFormat) -> Words | None:
+    """Frame ``index`` of native little-endian Pixel Data stored as ``form`` (the caller's
+    :func:`word_format` of ``ds``) as a read-only view of its stored words (unsigned, unused
+    bits as stored); None when the frame is not native or the Pixel Data is too short
+    (pydicom's decoder then gives the precise error)."""
     if transfer_syntax(ds) not in NATIVE_LITTLE_ENDIAN:
-        return None
-    form = word_format(ds)
-    if form is None:
         return None
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
@@ -94,7 +91,7 @@ def native_words(ds: Dataset, index: int) -> tuple[Words, WordFormat] | None:
     if not isinstance(data, bytes) or count <= 0 or (index + 1) * count * size > len(data):
         return None
     words: Words = np.frombuffer(data, f"<u{size}", count, index * count * size)
-    return words.reshape(rows, columns), form
+    return words.reshape(rows, columns)
 
 
 def correct_unused_bits(words: Words, form: WordFormat) -> npt.NDArray[np.integer]:
@@ -111,9 +108,13 @@ def correct_unused_bits(words: Words, form: WordFormat) -> npt.NDArray[np.intege
 
 def native_frame(ds: Dataset, index: int) -> npt.NDArray[np.integer] | None:
     """Frame ``index`` of native one-sample 8/16-bit Pixel Data as pydicom's decoder gives it
-    (a read-only view when no bit needs correcting), or None (see :func:`native_words`)."""
-    found = native_words(ds, index)
-    return None if found is None else correct_unused_bits(*found)
+    (a read-only view when no bit needs correcting), or None: not native, not one-sample
+    8/16-bit (:func:`word_format`), or too short (:func:`native_words`)."""
+    form = word_format(ds)
+    if form is None:
+        return None
+    words = native_words(ds, index, form)
+    return None if words is None else correct_unused_bits(words, form)
 
 
 def all_words(form: WordFormat) -> npt.NDArray[np.integer]:
