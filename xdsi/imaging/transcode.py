@@ -74,6 +74,7 @@ from xdsi import ns
 from xdsi.errors import ProcessingFailure, TransferSyntaxUnavailable
 from xdsi.imaging import codecs
 from xdsi.imaging.codecs import PixelDescription
+from xdsi.imaging.words import transfer_syntax
 
 NATIVE_SYNTAXES: Final = frozenset(
     {ns.TS_EXPLICIT_VR_LE, ns.TS_IMPLICIT_VR_LE, ns.TS_DEFLATED_EXPLICIT_VR_LE}
@@ -132,7 +133,7 @@ def can_encode(ts: str, header: Dataset | None = None) -> bool:
     stored syntax is taken from ``header.file_meta`` (native when absent); re-sending the stored
     syntax unchanged is :func:`choose_transfer_syntax`'s business, not an encoding.
     """
-    stored = _stored_syntax(header)
+    stored = transfer_syntax(header)
     return _refusal(ts.strip(), stored, header) is None
 
 
@@ -188,7 +189,7 @@ def transcode(
     target = target_ts.strip()
     data = source.read_bytes() if isinstance(source, Path) else source.read()
     ds = _parse(data)
-    stored = _stored_syntax(ds)
+    stored = transfer_syntax(ds)
     if target == stored:
         return data
     refusal = _refusal(target, stored, ds)
@@ -238,7 +239,7 @@ def preflight(source: Path | BinaryIO, requested: Sequence[str]) -> Plan:
     if isinstance(source, Path):
         with source.open("rb") as fh:
             header = _read_header(fh)
-            if _stored_syntax(header) in _UNDEFLATED_NATIVE:
+            if transfer_syntax(header) in _UNDEFLATED_NATIVE:
                 # Native data is not decoded: the header and the file's length are enough.
                 start, end = fh.tell(), fh.seek(0, io.SEEK_END)
                 return _plan_native(header, requested, start, end)
@@ -247,7 +248,7 @@ def preflight(source: Path | BinaryIO, requested: Sequence[str]) -> Plan:
     else:
         data = source.read()
     ds = _parse(data)
-    stored = _stored_syntax(ds)
+    stored = transfer_syntax(ds)
     target = _target(ds, stored, requested)
     size = len(data)
     pixel = PixelDescription.of(ds)
@@ -279,7 +280,7 @@ def _plan_native(header: Dataset, requested: Sequence[str], start: int, end: int
     The checks of :func:`_parse` on the element's length: an element header (PS3.5 §7.1.2) of
     8 bytes in Implicit VR, 12 for OB/OW in Explicit VR, then at least the described bytes.
     """
-    stored = _stored_syntax(header)
+    stored = transfer_syntax(header)
     target = _target(header, stored, requested)
     pixel = PixelDescription.of(header)
     if pixel is not None and target != stored:
@@ -376,12 +377,6 @@ def _has_compressed_icon(ds: Dataset) -> bool:
     return False
 
 
-def _stored_syntax(ds: Dataset | None) -> str:
-    meta = getattr(ds, "file_meta", None) if ds is not None else None
-    uid = meta.get("TransferSyntaxUID") if meta is not None else None
-    return str(uid).strip() if uid else ns.TS_EXPLICIT_VR_LE
-
-
 def _decoding_plugin(ts: str, bits_stored: int) -> str | None:
     """The strict plugin to decode ``ts`` with, or None if none is installed."""
     preference = _DECODING_PLUGINS.get(ts)
@@ -416,7 +411,7 @@ def _parse(data: bytes) -> FileDataset:
     has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
     if pixel is not None and not has_pixels:
         raise ProcessingFailure(f"{_describe(ds)}: the stored object ends before its Pixel Data")
-    if pixel is not None and "PixelData" in ds and not UID(_stored_syntax(ds)).is_compressed:
+    if pixel is not None and "PixelData" in ds and not UID(transfer_syntax(ds)).is_compressed:
         _check_native_length(ds, pixel, len(ds.PixelData))
     return ds
 

@@ -40,11 +40,12 @@ NATIVE_LITTLE_ENDIAN: Final = frozenset(
 """Transfer syntaxes whose Pixel Data, once read by pydicom, is the frames' little-endian words."""
 
 
-def transfer_syntax(ds: Dataset) -> str:
-    """The dataset's Transfer Syntax UID (Explicit VR Little Endian without file meta)."""
-    meta = getattr(ds, "file_meta", None)
+def transfer_syntax(ds: Dataset | None) -> str:
+    """The dataset's Transfer Syntax UID (Explicit VR Little Endian without file meta, or
+    without a dataset)."""
+    meta = getattr(ds, "file_meta", None) if ds is not None else None
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    return str(syntax or ns.TS_EXPLICIT_VR_LE)
+    return str(syntax).strip() if syntax else ns.TS_EXPLICIT_VR_LE
 
 
 @dataclass(frozen=True)
