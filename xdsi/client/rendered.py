@@ -37,6 +37,7 @@ from xdsi.client.requester import exchange
 from xdsi.client.result import RetrieveResult, SavedDocument
 from xdsi.errors import InvalidRequest, MalformedResponse
 from xdsi.model import DocumentRequest
+from xdsi.xmlnames import split_tag
 
 VALUE_ELEMENTS: Final = (
     "Annotation", "Rows", "Columns", "Region", "WindowWidth", "WindowCenter", "ImageQuality",
@@ -199,7 +200,7 @@ class _RenderedReader:
         status, errors = read_registry_response(registry)
         entries: list[DocumentEntry] = []
         for item in child.iterchildren(tag=etree.Element):
-            if _split(item.tag)[1] in (
+            if split_tag(item.tag)[1] in (
                 "RenderedDocumentResponse", "RenderedDocumentSetResponse", "DocumentResponse"
             ):  # fmt: skip  # names of dcm4che/prose, E.1, E.3 (standards.md §3.9 #3)
                 source_id, used = _source_and_used(item)
@@ -208,28 +209,20 @@ class _RenderedReader:
         return ResponseEnvelope(status, errors, tuple(entries), response_action(root))
 
 
-def _split(tag: str) -> tuple[str | None, str]:
-    """(namespace or None, local name) of an lxml tag, without building an ``etree.QName``."""
-    if tag[:1] == "{":
-        namespace, _, local = tag[1:].partition("}")
-        return namespace, local
-    return None, tag
-
-
 def _source_and_used(item: etree._Element) -> tuple[str, dict[str, str]]:
     """The source document's id (``SourceDocumentUniqueId``, or ``DocumentUniqueId``, any
     namespace: the first found) and the values used (WADO-WS namespace) of one entry."""
     source: str | None = None
     used: dict[str, str] = {}
     for child in item.iterchildren(tag=etree.Element):
-        namespace, name = _split(child.tag)
+        namespace, name = split_tag(child.tag)
         if source is None and name in ("SourceDocumentUniqueId", "DocumentUniqueId"):
             source = (child.text or "").strip()
         if namespace not in ns.WADO_WS_NAMESPACES:
             continue
         if name == "Region" and len(child):
             corners = {
-                _split(c.tag)[1].lower(): (c.text or "").strip()
+                split_tag(c.tag)[1].lower(): (c.text or "").strip()
                 for c in child.iterchildren(tag=etree.Element)
             }
             used[name] = ",".join(corners.get(c.lower(), "") for c in CORNERS)
